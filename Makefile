@@ -1,0 +1,49 @@
+# jepa_ros: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# DDS stays on loopback, always; each run gets its own domain unless one is given.
+ROS_DOMAIN_ID ?= $(shell echo $$(( ($$$$ % 100) + 100 )))
+ROS_ENV := ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=$(ROS_DOMAIN_ID)
+# pip's file:// extra indexes on this machine print one warning per package: hide only those.
+PIPQ := 2>&1 | grep -v -E "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: setup interfaces test demo bench train collect clean help
+
+help:
+	@echo "make demo   - set up, run the ROS 2 graph in simulation, reach goal images, write a report"
+	@echo "make test   - set up, run the test suite (DDS on loopback only)"
+	@echo "make bench  - run the benchmarks into docs/BENCHMARKS.md"
+	@echo "make train  - collect data and train the shipped two_rooms checkpoint under models/"
+
+setup: $(VENV)/.setup-done
+
+# Re-run only when the pins or the package description change (idempotent).
+$(VENV)/.setup-done: requirements.txt setup.py package.xml jepa_ros_interfaces/package.xml \
+                     $(wildcard jepa_ros_interfaces/msg/*.msg jepa_ros_interfaces/srv/*.srv jepa_ros_interfaces/action/*.action) \
+                     jepa_ros_interfaces/CMakeLists.txt scripts/build_interfaces.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	set -o pipefail; $(PY) -m pip install -q -r requirements.txt $(PIPQ)
+	$(PY) -c "import torch, rclpy, pybullet, mcap, rosbags" # fail here, not in a test
+	set -o pipefail; $(PY) -m pip install -q --no-build-isolation --no-deps -e . $(PIPQ)
+	$(MAKE) interfaces
+	touch $@
+
+interfaces:
+	VENV=$(VENV) bash scripts/build_interfaces.sh
+
+test: setup
+	$(ROS_ENV) $(PY) -m pytest -q -ra $(PYTEST_ARGS)
+
+demo: setup
+	$(ROS_ENV) $(PY) -m jepa_ros.cli demo $(if $(TRAIN),--train,) $(DEMO_ARGS)
+
+bench: setup
+	$(ROS_ENV) $(PY) -m jepa_ros.cli bench $(BENCH_ARGS)
+
+train: setup
+	$(ROS_ENV) $(PY) -m jepa_ros.tools.make_train $(TRAIN_ARGS)
+
+clean:
+	rm -rf $(VENV) build install log .pytest_cache

@@ -1,0 +1,237 @@
+"""Helpers every node shares: parameter specs, QoS profiles, image conversion, diagnostics.
+
+Parameters are data (`ParamSpec` lists at module level of each node), so that
+`jepa-ros params` can print the reference without starting ROS, and every node
+declares them the same way: a descriptor with description and range, validated
+again in an on-set callback that gives a reason when it refuses.
+"""
+from dataclasses import dataclass, field
+import math
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+
+# Camera frames: best effort, newest only (a late frame is worth nothing to a controller).
+SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                        reliability=ReliabilityPolicy.BEST_EFFORT,
+                        durability=DurabilityPolicy.VOLATILE)
+# Goal images and other latched state: late joiners get the last one.
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
+assert qos_profile_sensor_data is not None  # re-exported for nodes that want the ROS default
+
+
+@dataclass
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    min: Optional[float] = None
+    max: Optional[float] = None
+    choices: Optional[Sequence[Any]] = None
+    read_only: bool = False
+    # Extra validation beyond range/choices; returns an error string or None.
+    check: Optional[Callable[[Any], Optional[str]]] = field(default=None, repr=False)
+
+    def descriptor(self):
+        d = ParameterDescriptor(description=self.description, read_only=self.read_only)
+        if self.choices:
+            d.additional_constraints = 'one of: ' + ', '.join(str(c) for c in self.choices)
+        if self.min is not None and self.max is not None:
+            if isinstance(self.default, bool):
+                pass
+            elif isinstance(self.default, int):
+                d.integer_range = [IntegerRange(from_value=int(self.min), to_value=int(self.max),
+                                                step=0)]
+            elif isinstance(self.default, float):
+                d.floating_point_range = [FloatingPointRange(from_value=float(self.min),
+                                                             to_value=float(self.max), step=0.0)]
+        return d
+
+    def validate(self, value):
+        """None when `value` is acceptable, else the reason it is not."""
+        if isinstance(self.default, bool) != isinstance(value, bool):
+            return f'{self.name}: expected {type(self.default).__name__}, got {value!r}'
+        if isinstance(self.default, float) and isinstance(value, (int, float)):
+            if not math.isfinite(float(value)):
+                return f'{self.name}: must be finite, got {value!r}'
+        elif not isinstance(value, type(self.default)) and not (
+                isinstance(self.default, (list, tuple)) and isinstance(value, (list, tuple))):
+            return f'{self.name}: expected {type(self.default).__name__}, got {value!r}'
+        if self.choices is not None and value not in self.choices:
+            return f'{self.name}: {value!r} is not one of {list(self.choices)}'
+        if self.min is not None and isinstance(value, (int, float)) and value < self.min:
+            return f'{self.name}: {value} is below the minimum {self.min}'
+        if self.max is not None and isinstance(value, (int, float)) and value > self.max:
+            return f'{self.name}: {value} is above the maximum {self.max}'
+        if self.check is not None:
+            return self.check(value)
+        return None
+
+
+def declare_params(node, specs, on_change=None):
+    """Declare `specs` on `node`; validate every later set; call on_change(name->value).
+
+    Returns a dict name -> current value. `on_change` is called after a set was
+    accepted, with only the changed parameters, so a node applies them live.
+    """
+    by_name = {s.name: s for s in specs}
+    for s in specs:
+        node.declare_parameter(s.name, s.default, s.descriptor())
+    values = {s.name: node.get_parameter(s.name).value for s in specs}
+    for s in specs:  # values from a params file are checked too
+        reason = s.validate(values[s.name])
+        if reason:
+            raise ValueError(f'bad parameter from the parameter file: {reason}')
+
+    def _on_set(params):
+        changed = {}
+        for p in params:
+            spec = by_name.get(p.name)
+            if spec is None:
+                continue  # rclpy's own (use_sim_time, ...)
+            reason = spec.validate(p.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+            changed[p.name] = p.value
+        values.update(changed)
+        if on_change and changed:
+            try:
+                on_change(changed)
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(_on_set)
+    return values
+
+
+def params_markdown(node_name, specs):
+    rows = [f'### `{node_name}`', '', '| parameter | default | range | description |',
+            '|---|---|---|---|']
+    for s in specs:
+        if s.choices:
+            rng = ' / '.join(f'`{c}`' for c in s.choices)
+        elif s.min is not None or s.max is not None:
+            rng = f'[{s.min}, {s.max}]'
+        else:
+            rng = ''
+        rows.append(f'| `{s.name}` | `{s.default!r}` | {rng} | {s.description} |')
+    return '\n'.join(rows) + '\n'
+
+
+# ---- images -----------------------------------------------------------------------------
+_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
+
+
+class ImageError(ValueError):
+    """An Image message that cannot be turned into an RGB array."""
+
+
+def image_to_rgb(msg, expect_hw=None):
+    """sensor_msgs/Image -> HxWx3 uint8 (RGB), without cv_bridge. Raises ImageError."""
+    enc = msg.encoding.lower()
+    if enc not in _CHANNELS:
+        raise ImageError(f'unsupported encoding {msg.encoding!r} (want one of {list(_CHANNELS)})')
+    c = _CHANNELS[enc]
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h <= 0 or w <= 0:
+        raise ImageError(f'empty image {w}x{h}')
+    if step < w * c:
+        raise ImageError(f'step {step} < width*channels {w * c}')
+    data = msg.data
+    if len(data) != step * h:
+        raise ImageError(f'data has {len(data)} bytes, expected step*height = {step * h}')
+    if expect_hw is not None and (h, w) != tuple(expect_hw):
+        raise ImageError(f'image is {w}x{h}, expected {expect_hw[1]}x{expect_hw[0]}')
+    arr = np.frombuffer(bytes(data), dtype=np.uint8).reshape(h, step)[:, :w * c].reshape(h, w, c)
+    if enc == 'mono8':
+        arr = np.repeat(arr, 3, axis=2)
+    elif enc in ('bgr8', 'bgra8'):
+        arr = arr[:, :, 2::-1]
+    else:
+        arr = arr[:, :, :3]
+    return np.ascontiguousarray(arr)
+
+
+def rgb_to_image(arr, stamp=None, frame_id='camera'):
+    """HxWx3 uint8 -> sensor_msgs/Image (rgb8). Data assigned as bytes (fast path)."""
+    from sensor_msgs.msg import Image
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    msg = Image()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(arr.shape[0]), int(arr.shape[1])
+    msg.encoding = 'rgb8'
+    msg.is_bigendian = 0
+    msg.step = int(arr.shape[1]) * 3
+    msg.data = arr.tobytes()
+    return msg
+
+
+def stamp_to_sec(stamp):
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+# ---- diagnostics ------------------------------------------------------------------------
+class RateMeter:
+    """Events per second over a sliding window (for /diagnostics)."""
+
+    def __init__(self, window_s=2.0):
+        self.window_s = window_s
+        self.times = []
+
+    def tick(self, now=None):
+        now = time.monotonic() if now is None else now
+        self.times.append(now)
+        cutoff = now - self.window_s
+        while self.times and self.times[0] < cutoff:
+            self.times.pop(0)
+
+    def rate(self, now=None):
+        now = time.monotonic() if now is None else now
+        recent = [t for t in self.times if t >= now - self.window_s]
+        return len(recent) / self.window_s
+
+
+class Diagnostics:
+    """Publishes one DiagnosticStatus for this node on /diagnostics at a fixed period."""
+
+    def __init__(self, node, period_s=1.0):
+        from diagnostic_msgs.msg import DiagnosticArray
+        self.node = node
+        self.pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.values = {}
+        self.level = 0
+        self.message = 'ok'
+        self.timer = node.create_timer(period_s, self.publish)
+
+    def set(self, key, value):
+        self.values[key] = value
+
+    def status(self, level, message):
+        """level: 0 OK, 1 WARN, 2 ERROR, 3 STALE."""
+        self.level, self.message = int(level), str(message)
+
+    def publish(self):
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+        arr = DiagnosticArray()
+        arr.header.stamp = self.node.get_clock().now().to_msg()
+        st = DiagnosticStatus()
+        st.level = bytes([self.level])
+        st.name = self.node.get_fully_qualified_name()
+        st.message = self.message
+        st.hardware_id = 'jepa_ros'
+        st.values = [KeyValue(key=str(k), value=str(v)) for k, v in self.values.items()]
+        arr.status = [st]
+        self.pub.publish(arr)

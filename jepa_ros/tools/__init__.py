@@ -1,0 +1,1 @@
+"""Command-line jobs behind `jepa-ros` (one module per subcommand)."""
