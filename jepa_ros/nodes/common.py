@@ -235,3 +235,100 @@ class Diagnostics:
         st.values = [KeyValue(key=str(k), value=str(v)) for k, v in self.values.items()]
         arr.status = [st]
         self.pub.publish(arr)
+
+
+# ---- paths (appended by "bridge") -------------------------------------------------------
+class PathEscapeError(ValueError):
+    """A path from a request or parameter that would leave its root directory."""
+
+
+def resolve_inside(root, relpath):
+    """Absolute, symlink-resolved `root/relpath`; PathEscapeError if it leaves `root`.
+
+    Absolute paths, `..` components and symlinks pointing outside are all refused, so a
+    path taken from a request or parameter can only name something under `root`.
+    """
+    import os
+    rel = str(relpath)
+    if '\x00' in rel:
+        raise PathEscapeError(f'path {relpath!r} contains a NUL byte')
+    if os.path.isabs(rel) or rel.startswith('~'):
+        raise PathEscapeError(f'path {relpath!r} must be relative to the data directory')
+    if any(part == '..' for part in rel.replace('\\', '/').split('/')):
+        raise PathEscapeError(f'path {relpath!r} may not contain ..')
+    root_real = os.path.realpath(os.path.expanduser(str(root)))
+    full = os.path.realpath(os.path.join(root_real, rel))
+    if full != root_real and not full.startswith(root_real + os.sep):
+        raise PathEscapeError(f'path {relpath!r} resolves to {full}, outside {root_real}')
+    return full
+
+
+def msgdef_from_class(msg_class):
+    """rosbag2-style concatenated .msg text of an rclpy message class (for MCAP schemas).
+
+    Built from `get_fields_and_field_types()`, so it works for any generated type
+    (our own interfaces included) without the .msg files on disk.
+    """
+    import importlib
+    basic = {'float': 'float32', 'double': 'float64', 'octet': 'byte', 'boolean': 'bool',
+             'long double': 'float64', 'char': 'char', 'wchar': 'wchar', 'wstring': 'wstring'}
+    done, order, texts = set(), [], {}
+
+    def type_name(idl):
+        bound = ''
+        if idl.startswith('sequence<'):
+            inner = idl[len('sequence<'):-1]
+            if ',' in inner:
+                inner, n = inner.rsplit(',', 1)
+                bound = f'[<={n.strip()}]'
+            else:
+                bound = '[]'
+            return type_name(inner.strip()) + bound
+        if idl.endswith(']') and '[' in idl:
+            base, n = idl[:-1].split('[', 1)
+            return type_name(base) + f'[{n}]'
+        if idl.startswith('string<'):
+            return f'string<={idl[7:-1]}'
+        if '/' in idl:
+            visit(idl)
+            return idl
+        return basic.get(idl, idl)
+
+    def visit(name):
+        if name in done:
+            return
+        done.add(name)
+        pkg, _, cls_name = name.partition('/')
+        cls = getattr(importlib.import_module(f'{pkg}.msg'), cls_name)
+        lines = [f'{type_name(t)} {f}' for f, t in cls.get_fields_and_field_types().items()]
+        texts[name] = '\n'.join(lines) + '\n'
+        order.append(name)
+
+    module = msg_class.__module__.split('.')[0]
+    top = f'{module}/{msg_class.__name__}'
+    visit(top)
+    out = texts[top]
+    for name in order[1:]:
+        pkg, _, cls_name = name.partition('/')
+        out += '=' * 80 + f'\nMSG: {pkg}/msg/{cls_name}\n' + texts[name]
+    return out
+
+
+def spin_until_shutdown(executor, period_s=0.1):
+    """Spin until SIGINT/SIGTERM shuts the context down, without a traceback.
+
+    A signal invalidates the context between two callbacks; a callback already running
+    then fails to publish. That error is the shutdown itself, not a fault: swallow it once
+    the context is no longer ok, re-raise it otherwise.
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    while rclpy.ok(context=executor.context):
+        try:
+            executor.spin_once(timeout_sec=period_s)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            break
+        except Exception:
+            if rclpy.ok(context=executor.context):
+                raise
+            break

@@ -1,0 +1,507 @@
+"""Mode-2 planners: find an action sequence whose predicted latents minimise the cost.
+
+One interface for all (`make_planner(name, model, **cfg)`):
+
+    plan(state (D,), goal (D,), cost, warm_start (T,A)|None, budget_s) -> PlanResult
+    plan_batch(states (P,D), goals (P,D), cost, warm_starts (P,T,A)|None, budget_s)
+
+`model` is anything with `rollout(s0 (B,D), actions (B,T,A)) -> (B,T,D)` (duck typing),
+differentiable w.r.t. actions for 'gd'. On CPU, planning time is mostly per-call torch
+overhead, so every planner evaluates all its candidates (and all problems of a batch) in
+one rollout call per iteration. Actions are normalised and kept inside
+[action_low, action_high] (tanh squashing for gd, clamping for the sampling planners).
+
+Every planner is anytime: with `budget_s` it stops iterating when the budget is spent and
+returns the best plan evaluated so far (at least one evaluation always happens).
+"""
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from jepa_ros.core.cost import IntrinsicCost
+
+
+@dataclass
+class PlanResult:
+    actions: torch.Tensor          # (T, A), or (P, T, A) from plan_batch
+    latents: torch.Tensor          # (T, D), or (P, T, D)
+    info: dict = field(default_factory=dict)   # cost, iterations, compute_ms, planner, ...
+
+
+def shift_plan(actions, steps=1):
+    """Warm start for the next re-plan: drop the executed `steps`, repeat the last action."""
+    if steps <= 0:
+        return actions.clone()
+    t = actions.shape[-2]
+    steps = min(steps, t)
+    tail = actions[..., -1:, :].expand(*actions.shape[:-2], steps, actions.shape[-1])
+    return torch.cat([actions[..., steps:, :], tail], dim=-2)
+
+
+def _infer_action_dim(model):
+    for obj in (model, getattr(model, 'config', None)):
+        if obj is None:
+            continue
+        val = obj.get('action_dim') if isinstance(obj, dict) else getattr(obj, 'action_dim', None)
+        if val:
+            return int(val)
+    return None
+
+
+class Planner:
+    """Shared plumbing: bounds, budget, batching, bookkeeping."""
+    name = 'base'
+
+    def __init__(self, model, horizon=16, action_dim=None, action_low=-1.0, action_high=1.0,
+                 seed=0, **unused):
+        if unused:
+            raise ValueError(f'{self.name}: unknown planner parameters {sorted(unused)}')
+        if horizon < 1:
+            raise ValueError('horizon must be >= 1')
+        self.model = model
+        self.horizon = int(horizon)
+        self.action_dim = int(action_dim or _infer_action_dim(model) or 0)
+        if self.action_dim < 1:
+            raise ValueError(f'{self.name}: action_dim not given and not found on the model')
+        self.action_low = action_low
+        self.action_high = action_high
+        self.seed = seed
+        self._gen = {}
+
+    # -- helpers -------------------------------------------------------------------------
+    def generator(self, device):
+        key = str(device)
+        if key not in self._gen:
+            g = torch.Generator(device=device)
+            g.manual_seed(int(self.seed))
+            self._gen[key] = g
+        return self._gen[key]
+
+    def bounds(self, like):
+        low = torch.as_tensor(self.action_low, dtype=like.dtype, device=like.device)
+        high = torch.as_tensor(self.action_high, dtype=like.dtype, device=like.device)
+        return low.expand(self.action_dim), high.expand(self.action_dim)
+
+    def clamp(self, actions):
+        low, high = self.bounds(actions)
+        return torch.maximum(torch.minimum(actions, high), low)
+
+    def rollout(self, s0, actions):
+        return self.model.rollout(s0, actions)
+
+    @staticmethod
+    def _deadline(budget_s):
+        return None if budget_s is None else time.perf_counter() + float(budget_s)
+
+    @staticmethod
+    def _expired(deadline):
+        return deadline is not None and time.perf_counter() >= deadline
+
+    # -- public interface ----------------------------------------------------------------
+    def plan(self, state, goal, cost, warm_start=None, budget_s=None):
+        if state.dim() != 1 or goal.dim() != 1:
+            raise ValueError('plan() takes state (D,) and goal (D,); use plan_batch for many')
+        warm = None if warm_start is None else warm_start.unsqueeze(0)
+        res = self.plan_batch(state.unsqueeze(0), goal.unsqueeze(0), cost, warm, budget_s)
+        info = dict(res.info)
+        info['cost'] = float(info['costs'][0])
+        return PlanResult(res.actions[0], res.latents[0], info)
+
+    def plan_batch(self, states, goals, cost, warm_starts=None, budget_s=None):
+        if warm_starts is not None and warm_starts.shape[1:] != (self.horizon, self.action_dim):
+            raise ValueError(f'warm start must be (T={self.horizon}, A={self.action_dim}), '
+                             f'got {tuple(warm_starts.shape[1:])}')
+        t0 = time.perf_counter()
+        states = states.detach()
+        goals = goals.detach().to(states)
+        if warm_starts is not None:
+            warm_starts = self.clamp(warm_starts.detach().to(states))
+        actions, latents, costs, info = self._solve(states, goals, cost, warm_starts,
+                                                    self._deadline(budget_s))
+        info.update(planner=self.name, costs=costs.detach().cpu().tolist(),
+                    compute_ms=(time.perf_counter() - t0) * 1e3)
+        return PlanResult(actions.detach(), latents.detach(), info)
+
+    def _solve(self, states, goals, cost, warm, deadline):
+        raise NotImplementedError
+
+    # -- shared for sampling/optimising planners ---------------------------------------
+    def _evaluate(self, states, goals, candidates, cost):
+        """Cost of N candidates for each of P problems: candidates (P,N,T,A) -> (P,N), lat."""
+        p, n = candidates.shape[:2]
+        flat = candidates.reshape(p * n, self.horizon, self.action_dim)
+        s0 = states.repeat_interleave(n, dim=0)
+        g = goals.repeat_interleave(n, dim=0)
+        lat = self.rollout(s0, flat)
+        c = cost(lat, flat, g).view(p, n)
+        return c, lat.view(p, n, self.horizon, -1)
+
+
+class _Best:
+    """Best candidate per problem seen so far (anytime result)."""
+
+    def __init__(self, p, like_actions):
+        self.cost = torch.full((p,), math.inf, device=like_actions.device)
+        self.actions = None
+        self.latents = None
+
+    def update(self, costs, candidates, latents):
+        c, idx = costs.detach().min(dim=1)
+        ar = torch.arange(costs.shape[0], device=costs.device)
+        cand_a = candidates.detach()[ar, idx]
+        cand_l = latents.detach()[ar, idx]
+        if self.actions is None:
+            self.cost, self.actions, self.latents = c, cand_a, cand_l
+            return
+        better = c < self.cost
+        self.cost = torch.where(better, c, self.cost)
+        self.actions = torch.where(better[:, None, None], cand_a, self.actions)
+        self.latents = torch.where(better[:, None, None], cand_l, self.latents)
+
+
+class GradientPlanner(Planner):
+    """Adam on the whole action sequence through the predictor, `num_inits` initialisations
+    per problem optimised together in one batch (the non-convex cost has local minima).
+
+    Actions = mid + half * tanh(u): bounds hold by construction and gradients stay finite.
+    Initialisations: the warm start (if given), zero, then uniform random ones.
+    """
+    name = 'gd'
+
+    def __init__(self, model, iterations=30, num_inits=8, lr=0.3, init_scale=0.7, **kw):
+        super().__init__(model, **kw)
+        self.iterations, self.num_inits = int(iterations), int(num_inits)
+        self.lr, self.init_scale = float(lr), float(init_scale)
+
+    def _to_u(self, actions):
+        low, high = self.bounds(actions)
+        mid, half = (high + low) / 2, (high - low) / 2
+        return torch.atanh(((actions - mid) / half).clamp(-0.995, 0.995))
+
+    def _to_actions(self, u):
+        low, high = self.bounds(u)
+        return (high + low) / 2 + (high - low) / 2 * torch.tanh(u)
+
+    def _solve(self, states, goals, cost, warm, deadline):
+        p, n, t, a = states.shape[0], self.num_inits, self.horizon, self.action_dim
+        g = self.generator(states.device)
+        init = (torch.rand(p, n, t, a, generator=g, device=states.device, dtype=states.dtype)
+                * 2 - 1) * self.init_scale
+        low, high = self.bounds(states)
+        init = (high + low) / 2 + (high - low) / 2 * init
+        first = 0
+        if warm is not None:
+            init[:, 0] = warm
+            first = 1
+        if n > first:
+            init[:, first] = (high + low) / 2
+        u = self._to_u(init).requires_grad_(True)
+        opt = torch.optim.Adam([u], lr=self.lr)
+        best = _Best(p, states)
+        iters = 0
+        with torch.enable_grad():
+            for _ in range(self.iterations):
+                acts = self._to_actions(u)
+                costs, lat = self._evaluate(states, goals, acts, cost)
+                best.update(costs, acts, lat)
+                iters += 1
+                if self._expired(deadline):
+                    break
+                (grad,) = torch.autograd.grad(costs.sum(), [u])
+                u.grad = grad
+                opt.step()
+        if iters == self.iterations and not self._expired(deadline):
+            with torch.no_grad():   # the last Adam step is evaluated too
+                acts = self._to_actions(u)
+                costs, lat = self._evaluate(states, goals, acts, cost)
+                best.update(costs, acts, lat)
+        return best.actions, best.latents, best.cost, {'iterations': iters}
+
+
+class _SamplingPlanner(Planner):
+    """Shared by CEM and MPPI: a Gaussian over action sequences, refined per iteration.
+
+    Noise is temporally correlated (AR(1), `noise_beta`) because useful action sequences
+    are smooth; the current mean is always one of the candidates.
+    """
+
+    def __init__(self, model, samples=256, iterations=6, init_std=0.6, noise_beta=0.5, **kw):
+        super().__init__(model, **kw)
+        self.samples, self.iterations = int(samples), int(iterations)
+        self.init_std, self.noise_beta = float(init_std), float(noise_beta)
+
+    def _noise(self, p, like):
+        g = self.generator(like.device)
+        eps = torch.randn(p, self.samples, self.horizon, self.action_dim, generator=g,
+                          device=like.device, dtype=like.dtype)
+        if self.noise_beta > 0:
+            b = self.noise_beta
+            out = [eps[:, :, 0]]
+            for k in range(1, self.horizon):   # unit-variance AR(1)
+                out.append(b * out[-1] + math.sqrt(1 - b * b) * eps[:, :, k])
+            eps = torch.stack(out, dim=2)
+        return eps
+
+    def _initial_mean(self, states, warm):
+        p = states.shape[0]
+        if warm is not None:
+            return warm.clone()
+        low, high = self.bounds(states)
+        return ((high + low) / 2).expand(p, self.horizon, self.action_dim).clone()
+
+    def _solve(self, states, goals, cost, warm, deadline):
+        p = states.shape[0]
+        mean = self._initial_mean(states, warm)
+        low, high = self.bounds(states)
+        std = torch.full_like(mean, self.init_std) * (high - low) / 2
+        best = _Best(p, states)
+        iters = 0
+        with torch.no_grad():
+            for _ in range(self.iterations):
+                cand = self.clamp(mean.unsqueeze(1) + std.unsqueeze(1) * self._noise(p, mean))
+                cand[:, 0] = mean
+                costs, lat = self._evaluate(states, goals, cand, cost)
+                best.update(costs, cand, lat)
+                iters += 1
+                if self._expired(deadline):
+                    break
+                mean, std = self._update(cand, costs, mean, std)
+            if iters == self.iterations and not self._expired(deadline):
+                costs, lat = self._evaluate(states, goals, mean.unsqueeze(1), cost)
+                best.update(costs, mean.unsqueeze(1), lat)
+        return best.actions, best.latents, best.cost, {'iterations': iters}
+
+
+class CEMPlanner(_SamplingPlanner):
+    """Cross-entropy method: refit mean/std to the `elites` cheapest samples."""
+    name = 'cem'
+
+    def __init__(self, model, elites=24, momentum=0.1, min_std=0.05, **kw):
+        super().__init__(model, **kw)
+        self.elites, self.momentum, self.min_std = int(elites), float(momentum), float(min_std)
+        if not 1 <= self.elites <= self.samples:
+            raise ValueError('cem: need 1 <= elites <= samples')
+
+    def _update(self, cand, costs, mean, std):
+        idx = costs.topk(self.elites, dim=1, largest=False).indices
+        elite = torch.gather(cand, 1, idx[:, :, None, None].expand(-1, -1, *cand.shape[2:]))
+        new_mean = elite.mean(dim=1)
+        new_std = elite.std(dim=1, unbiased=False).clamp_min(self.min_std)
+        m = self.momentum
+        return m * mean + (1 - m) * new_mean, m * std + (1 - m) * new_std
+
+
+class MPPIPlanner(_SamplingPlanner):
+    """Model-predictive path integral: mean <- softmax(-cost / lambda)-weighted samples.
+
+    `temperature` is relative to the spread of costs in the batch (lambda = temperature *
+    (max - min)), so one setting works whatever the cost scale. The std shrinks by
+    `std_decay` per iteration (coarse-to-fine search).
+    """
+    name = 'mppi'
+
+    def __init__(self, model, temperature=0.05, std_decay=0.7, min_std=0.05, **kw):
+        super().__init__(model, **kw)
+        self.temperature, self.std_decay = float(temperature), float(std_decay)
+        self.min_std = float(min_std)
+
+    def _update(self, cand, costs, mean, std):
+        spread = (costs.max(dim=1, keepdim=True).values
+                  - costs.min(dim=1, keepdim=True).values).clamp_min(1e-9)
+        w = torch.softmax(-(costs - costs.min(dim=1, keepdim=True).values)
+                          / (self.temperature * spread), dim=1)
+        new_mean = (w[:, :, None, None] * cand).sum(dim=1)
+        return new_mean, (std * self.std_decay).clamp_min(self.min_std)
+
+
+class RandomPlanner(Planner):
+    """The floor: uniformly random actions, the cost is only reported.
+    With samples > 1 it is random shooting (best of `samples`)."""
+    name = 'random'
+
+    def __init__(self, model, samples=1, **kw):
+        super().__init__(model, **kw)
+        self.samples = int(samples)
+
+    def _solve(self, states, goals, cost, warm, deadline):
+        p = states.shape[0]
+        low, high = self.bounds(states)
+        g = self.generator(states.device)
+        with torch.no_grad():
+            u = torch.rand(p, self.samples, self.horizon, self.action_dim, generator=g,
+                           device=states.device, dtype=states.dtype)
+            cand = low + (high - low) * u
+            costs, lat = self._evaluate(states, goals, cand, cost)
+        best = _Best(p, states)
+        best.update(costs, cand, lat)
+        return best.actions, best.latents, best.cost, {'iterations': 1}
+
+
+class Mode1Planner(Planner):
+    """Mode 1: the actor picks each action reactively, a = actor(s, s_goal); the model
+    only supplies the predicted latents along the way (for reporting and the next step)."""
+    name = 'mode1'
+
+    def __init__(self, model, actor=None, **kw):
+        if actor is None:
+            raise ValueError("planner 'mode1' needs an actor (actor=...)")
+        kw.setdefault('action_dim', getattr(actor, 'action_dim', None))
+        super().__init__(model, **kw)
+        self.actor = actor
+
+    def _solve(self, states, goals, cost, warm, deadline):
+        acts, lats = [], []
+        z = states
+        with torch.no_grad():
+            for _ in range(self.horizon):
+                a = self.clamp(self.actor(z, goals))
+                z = self.rollout(z, a.unsqueeze(1))[:, 0]
+                acts.append(a)
+                lats.append(z)
+            actions, latents = torch.stack(acts, 1), torch.stack(lats, 1)
+            costs = cost(latents, actions, goals)
+        return actions, latents, costs, {'iterations': 1}
+
+
+class _EncodedModel:
+    """Level-1 model seen through the level-2 encoder: rollout gives level-2 latents, so a
+    flat planner can match a level-2 subgoal with the ordinary goal-energy term."""
+
+    def __init__(self, model, encode):
+        self.model, self.encode = model, encode
+
+    def rollout(self, s0, actions):
+        lat = self.model.rollout(s0, actions)
+        b, t, d = lat.shape
+        return self.encode(lat.reshape(b * t, d)).view(b, t, -1)
+
+
+class _RepeatedActionModel:
+    """Coarse model when the world model has no level 2: each coarse action is held for
+    `k` fine steps and only every k-th latent is kept."""
+
+    def __init__(self, model, k):
+        self.model, self.k = model, int(k)
+
+    def encode(self, s):
+        return s
+
+    def rollout(self, s0, actions):
+        fine = self.model.rollout(s0, actions.repeat_interleave(self.k, dim=1))
+        return fine[:, self.k - 1::self.k]
+
+
+class HierarchicalPlanner(Planner):
+    """H-JEPA planning. Level 2 plans `coarse_horizon` abstract actions on the k-step scale
+    towards the goal's level-2 latent; its first predicted level-2 latent is the subgoal.
+    Level 1 then plans `horizon` fine steps whose level-2 encoding reaches that subgoal.
+
+    Uses `model.level2` (encode(s1) -> s2, rollout(s2, a2)) when present, otherwise a
+    coarse model made of actions held for `k` steps. `level1`/`level2` name the flat
+    planners used at each level; `level1_cfg`/`level2_cfg` are their parameters.
+    """
+    name = 'hierarchical'
+
+    def __init__(self, model, k=4, coarse_horizon=6, coarse_action_dim=None, level1='gd',
+                 level2='gd', level1_cfg=None, level2_cfg=None, level2_budget_fraction=0.5,
+                 **kw):
+        super().__init__(model, **kw)
+        self.k, self.coarse_horizon = int(k), int(coarse_horizon)
+        self.budget_fraction = float(level2_budget_fraction)
+        coarse = getattr(model, 'level2', None)
+        if coarse is None:
+            coarse = _RepeatedActionModel(model, self.k)
+            coarse_action_dim = self.action_dim
+        else:
+            self.k = int(getattr(coarse, 'k', self.k))   # the level-2 time scale wins
+            coarse_action_dim = int(coarse_action_dim or _infer_action_dim(coarse)
+                                    or self.action_dim)
+        self.coarse = coarse
+        self.upper = make_planner(level2, coarse, horizon=self.coarse_horizon,
+                                  action_dim=coarse_action_dim, seed=self.seed,
+                                  **(level2_cfg or {}))
+        self.lower = make_planner(level1, _EncodedModel(model, coarse.encode),
+                                  horizon=self.horizon, action_dim=self.action_dim,
+                                  action_low=self.action_low, action_high=self.action_high,
+                                  seed=self.seed, **(level1_cfg or {}))
+        self._coarse_warm = None
+
+    @staticmethod
+    def _level1_cost(cost):
+        """The user's cost minus the critic (it scores the final goal, not the subgoal)."""
+        level = copy.copy(cost)
+        level.terms = {n: (w, on and n != 'critic') for n, (w, on) in cost.terms.items()}
+        if not level.active():
+            level = IntrinsicCost({'goal': (1.0, True)},
+                                  terminal_weight=cost.ctx.terminal_weight)
+        return level
+
+    @staticmethod
+    def _level2_cost(cost):
+        """Goal energy on every coarse step: with terminal weight only, any coarse path that
+        arrives by the end of the coarse horizon would be as good as the fastest one."""
+        return IntrinsicCost({'goal': (1.0, True)}, running_weight=1.0,
+                             terminal_weight=max(1.0, cost.ctx.terminal_weight))
+
+    def _solve(self, states, goals, cost, warm, deadline):
+        budget = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        with torch.no_grad():
+            s2 = self.coarse.encode(states)
+            g2 = self.coarse.encode(goals)
+        upper = self.upper.plan_batch(s2, g2, self._level2_cost(cost),
+                                      None, None if budget is None
+                                      else budget * self.budget_fraction)
+        # The subgoal is the level-2 latent the coarse plan reaches when the fine horizon ends.
+        sub_idx = min(max(self.horizon // self.k, 1), self.coarse_horizon) - 1
+        subgoals = upper.latents[:, sub_idx]
+        budget = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        lower = self.lower.plan_batch(states, subgoals, self._level1_cost(cost), warm,
+                                      budget)
+        with torch.no_grad():
+            latents = self.model.rollout(states, lower.actions)
+            costs = cost(latents, lower.actions, goals)
+        info = {'iterations': lower.info['iterations'],
+                'level2_iterations': upper.info['iterations'],
+                'subgoal_cost': lower.info['costs']}
+        return lower.actions, latents, costs, info
+
+
+PLANNERS = {c.name: c for c in (GradientPlanner, CEMPlanner, MPPIPlanner, RandomPlanner,
+                                Mode1Planner, HierarchicalPlanner)}
+
+
+def make_planner(name, model, **cfg):
+    """Planner by name: gd, cem, mppi, hierarchical, mode1, random."""
+    if name not in PLANNERS:
+        raise ValueError(f'unknown planner {name!r}; choose from {sorted(PLANNERS)}')
+    return PLANNERS[name](model, **cfg)
+
+
+class RecedingHorizon:
+    """Plan, execute the first `execute_steps` actions, re-plan from the new state with
+    the previous plan shifted as warm start (model-predictive control)."""
+
+    def __init__(self, planner, cost, execute_steps=1, budget_s=None):
+        if execute_steps < 1 or execute_steps > planner.horizon:
+            raise ValueError('execute_steps must be in [1, horizon]')
+        self.planner, self.cost = planner, cost
+        self.execute_steps, self.budget_s = int(execute_steps), budget_s
+        self.reset()
+
+    def reset(self):
+        self.previous = None
+        self.last_result = None
+        self.cost.set_previous_action(None)
+
+    def act(self, state, goal):
+        """Actions (execute_steps, A) to apply now, and the PlanResult they came from."""
+        warm = None if self.previous is None else shift_plan(self.previous, self.execute_steps)
+        result = self.planner.plan(state, goal, self.cost, warm, self.budget_s)
+        self.previous = result.actions
+        self.last_result = result
+        todo = result.actions[:self.execute_steps]
+        self.cost.set_previous_action(todo[-1])
+        return todo, result

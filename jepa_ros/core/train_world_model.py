@@ -1,0 +1,255 @@
+"""Self-supervised training of the world model (no labels, no reward) from episodes.
+
+Level 1 (encoder + predictor + inverse head, + z codebook) learns from random windows of
+T+1 frames; then H-JEPA level 2 learns on frozen level-1 latents of the same episodes.
+Deterministic under a seed on CPU when stopped by step count (a time budget stops at a
+wall-clock-dependent step).
+"""
+import dataclasses
+from dataclasses import dataclass, field
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from jepa_ros.core.losses import LossConfig, level2_losses, world_model_losses
+from jepa_ros.core.metrics import collapse_report
+from jepa_ros.core.world_model import WorldModel, WorldModelConfig
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    time_budget_s: float = 0.0      # 0: no time limit (level 1 and 2 together)
+    batch_size: int = 64
+    rollout_steps: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    warmup_steps: int = 50
+    grad_clip: float = 5.0
+    seed: int = 0
+    log_every: int = 100
+    level2_steps: int = 1000
+    level2_rollout_steps: int = 3
+    level2_time_share: float = 0.1  # fraction of time_budget_s kept for level 2
+    collapse_std: float = 0.05      # warn when the mean per-dim std falls below this
+    collapse_rank_drop: float = 0.5  # ... or the effective rank falls below this x its best
+    losses: LossConfig = field(default_factory=LossConfig)
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        if isinstance(d.get('losses'), dict):
+            d['losses'] = LossConfig(**d['losses'])
+        return cls(**d)
+
+
+def pick_device(name='auto'):
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dev = torch.device(name)
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError('--device cuda requested but CUDA is not available')
+    return dev
+
+
+class FrameBank:
+    """Episodes resized once to the model's image size, kept as uint8 (N,3,S,S) tensors."""
+
+    def __init__(self, episodes, image_size):
+        self.images, self.actions, self.states = [], [], []
+        for ep in episodes:
+            imgs = torch.from_numpy(np.ascontiguousarray(ep.images)).permute(0, 3, 1, 2)
+            if imgs.shape[-1] != image_size or imgs.shape[-2] != image_size:
+                imgs = torch.cat([
+                    F.interpolate(chunk.float(), size=(image_size, image_size),
+                                  mode='bilinear', align_corners=False, antialias=True)
+                    .round().clamp(0, 255).to(torch.uint8)
+                    for chunk in imgs.split(256)])
+            self.images.append(imgs.contiguous())
+            self.actions.append(torch.as_tensor(np.asarray(ep.actions, np.float32)))
+            self.states.append(None if ep.states is None
+                               else np.asarray(ep.states, np.float32))
+        self.lengths = np.array([len(x) for x in self.images])
+
+    @property
+    def num_frames(self):
+        return int(self.lengths.sum())
+
+    def sample_windows(self, rng, batch, length):
+        """-> uint8 images (B,L,3,S,S), actions (B,L-1,A) of random windows of L frames."""
+        ok = np.nonzero(self.lengths >= length)[0]
+        if len(ok) == 0:
+            raise ValueError(f'no episode has {length} frames (longest: {self.lengths.max()})')
+        weights = (self.lengths[ok] - length + 1).astype(float)
+        eps = rng.choice(ok, size=batch, p=weights / weights.sum())
+        imgs, acts = [], []
+        for e in eps:
+            s = int(rng.integers(0, self.lengths[e] - length + 1))
+            imgs.append(self.images[e][s:s + length])
+            acts.append(self.actions[e][s:s + length - 1])
+        return torch.stack(imgs), torch.stack(acts)
+
+    @torch.no_grad()
+    def encode_all(self, model, chunk=512):
+        """Level-1 latents of every frame, one (T,D) tensor per episode."""
+        out = []
+        for imgs in self.images:
+            out.append(torch.cat([model.encoder(c.to(model.device).float() / 255.0)
+                                  for c in imgs.split(chunk)]))
+        return out
+
+
+def model_config_from_episodes(episodes, **overrides):
+    meta = episodes[0].meta or {}
+    a = int(episodes[0].actions.shape[1])
+    scale = [float(x) for x in meta.get('action_scale', [1.0] * a)]
+    cfg = dict(world=str(meta.get('world', 'unknown')), action_dim=a, action_scale=scale,
+               action_mode=str(meta.get('action_mode', 'holonomic')))
+    cfg.update(overrides)
+    return WorldModelConfig(**cfg)
+
+
+def _lr_factor(step, progress, warmup):
+    """Linear warm-up, then cosine decay on progress in [0, 1] (steps or time)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _fmt(d):
+    return ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in d.items())
+
+
+def train_world_model(episodes, model_config=None, train_config=None, device='cpu',
+                      log=print, progress=False, model=None):
+    """Train on `episodes` (list of Episode or a FrameBank). Returns (model, summary)."""
+    tc = train_config or TrainConfig()
+    torch.manual_seed(tc.seed)
+    rng = np.random.default_rng(tc.seed)
+    device = pick_device(device) if isinstance(device, str) else device
+    if model is None:
+        if model_config is None:
+            model_config = model_config_from_episodes(episodes)
+        model = WorldModel(model_config)
+    model.to(device).train()
+    bank = episodes if isinstance(episodes, FrameBank) else \
+        FrameBank(episodes, model.config.image_size)
+    length = tc.rollout_steps + 1
+
+    l1_params = [p for n, p in model.named_parameters() if not n.startswith('level2.')]
+    opt = torch.optim.AdamW(l1_params, lr=tc.lr, weight_decay=tc.weight_decay)
+    budget1 = tc.time_budget_s * (1 - tc.level2_time_share) if tc.time_budget_s else 0.0
+    history, best_rank, warned = [], 0.0, False
+    t0 = time.monotonic()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=tc.steps, desc='world model', unit='step', dynamic_ncols=True)
+    step = 0
+    for step in range(tc.steps):
+        elapsed = time.monotonic() - t0
+        if budget1 and elapsed >= budget1:
+            break
+        prog = max(step / tc.steps, elapsed / budget1 if budget1 else 0.0)
+        for g in opt.param_groups:
+            g['lr'] = tc.lr * _lr_factor(step, prog, tc.warmup_steps)
+        imgs, acts = bank.sample_windows(rng, tc.batch_size, length)
+        imgs = imgs.to(device).float().div_(255.0)
+        acts = acts.to(device)
+        b, L = imgs.shape[:2]
+        latents = model.encoder(imgs.flatten(0, 1)).reshape(b, L, -1)
+        total, terms = world_model_losses(model, latents, acts, tc.losses)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        if tc.grad_clip:
+            torch.nn.utils.clip_grad_norm_(l1_params, tc.grad_clip)
+        opt.step()
+        if bar is not None:
+            bar.update(1)
+        if step % tc.log_every == 0 or step == tc.steps - 1:
+            rep = collapse_report(latents.detach().flatten(0, 1))
+            # The random initial encoder's statistics mean nothing: judge after warm-up.
+            judged = step >= tc.warmup_steps
+            if judged:
+                best_rank = max(best_rank, rep['effective_rank'])
+            row = {'step': step, 'time_s': round(time.monotonic() - t0, 1),
+                   'loss': float(total.detach()), **{k: float(v) for k, v in terms.items()},
+                   'mean_std': rep['mean_std'], 'eff_rank': rep['effective_rank']}
+            history.append(row)
+            msg = _fmt(row)
+            (bar.write if bar is not None else log)(msg)
+            if judged and (rep['mean_std'] < tc.collapse_std
+                           or rep['effective_rank'] < tc.collapse_rank_drop * best_rank):
+                warn = (f'WARNING collapse: mean per-dim std {rep["mean_std"]:.3g}, effective '
+                        f'rank {rep["effective_rank"]:.3g} (best {best_rank:.3g})')
+                warned = True
+                (bar.write if bar is not None else log)(warn)
+    steps_done = step + 1 if tc.steps else 0
+    if bar is not None:
+        bar.close()
+    l1_time = time.monotonic() - t0
+
+    l2_summary = {}
+    if model.level2 is not None and tc.level2_steps > 0:
+        l2_summary = train_level2(model, bank, tc, device, log,
+                                  time_budget_s=(tc.time_budget_s - l1_time
+                                                 if tc.time_budget_s else 0.0))
+    model.eval()
+    summary = {
+        'steps': steps_done,
+        'train_time_s': round(time.monotonic() - t0, 2),
+        'level1_time_s': round(l1_time, 2),
+        'frames': bank.num_frames,
+        'episodes': len(bank.lengths),
+        'device': str(device),
+        'collapse_warning': warned,
+        'final': history[-1] if history else {},
+        'level2': l2_summary,
+    }
+    return model, summary
+
+
+def train_level2(model, bank, tc, device, log=print, time_budget_s=0.0):
+    """Train model.level2 on frozen level-1 latents sampled every k frames."""
+    lv2 = model.level2
+    k, t2 = lv2.k, tc.level2_rollout_steps
+    model.eval()
+    latents = bank.encode_all(model)
+    lv2.train()
+    span = k * t2 + 1
+    ok = np.nonzero(bank.lengths >= span)[0]
+    if len(ok) == 0:
+        log(f'level 2 skipped: no episode has {span} frames')
+        return {'skipped': True}
+    rng = np.random.default_rng(tc.seed + 1)
+    opt = torch.optim.AdamW(lv2.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    weights = (bank.lengths[ok] - span + 1).astype(float)
+    t0 = time.monotonic()
+    step = 0
+    for step in range(tc.level2_steps):
+        elapsed = time.monotonic() - t0
+        if time_budget_s and elapsed >= time_budget_s:
+            break
+        for g in opt.param_groups:
+            g['lr'] = tc.lr * _lr_factor(step, step / tc.level2_steps, tc.warmup_steps)
+        eps = rng.choice(ok, size=tc.batch_size, p=weights / weights.sum())
+        s1, acts = [], []
+        for e in eps:
+            s = int(rng.integers(0, bank.lengths[e] - span + 1))
+            s1.append(latents[e][s:s + span:k])
+            acts.append(bank.actions[e][s:s + span - 1])
+        s1 = torch.stack(s1).to(device)
+        acts = torch.stack(acts).to(device)
+        total, terms = level2_losses(lv2, s1, acts, tc.losses)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        if step % tc.log_every == 0 or step == tc.level2_steps - 1:
+            log('level2 ' + _fmt({'step': step, 'loss': float(total.detach()),
+                                  **{kk: float(v) for kk, v in terms.items()}}))
+    lv2.eval()
+    return {'steps': step + 1, 'time_s': round(time.monotonic() - t0, 2),
+            'final_loss': float(total.detach()), **{kk: float(v) for kk, v in terms.items()}}

@@ -1,0 +1,300 @@
+"""Actor: turns the newest fresh plan (Mode 2) or the Mode-1 policy into cmd_vel.
+
+At `control_rate` it picks the action of jepa/plan that covers "now" (plan stamp +
+step * step_dt), falls back to the Mode-1 actor network (actor checkpoint) when the plan
+is stale or absent, and publishes a Twist shaped by jepa_ros.core.command (speed and
+acceleration limits, never NaN). Zero command when the latent state is older than
+`watchdog_timeout` (perception dead), on ~/estop, when disabled, or with no goal.
+"""
+import threading
+import time
+
+import numpy as np
+from geometry_msgs.msg import Twist
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import LifecycleNode
+from std_srvs.srv import SetBool
+
+from jepa_ros.core import command as cmdlib
+from jepa_ros.nodes import common
+from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, resolve_path,
+                                           run_lifecycle_node)
+
+PARAMS = [
+    common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
+                     'world model checkpoint: action scales and action mode come from its '
+                     'config', read_only=True),
+    common.ParamSpec('actor_checkpoint', '', 'Mode-1 actor checkpoint ("" = no Mode-1 '
+                     'policy: stale plan -> zero command)', read_only=True),
+    common.ParamSpec('device', 'cpu', 'torch device of the Mode-1 policy',
+                     choices=['cpu', 'cuda'], read_only=True),
+    common.ParamSpec('mode', 'mode2', 'mode2: execute plans (Mode-1 as fallback); mode1: '
+                     'Mode-1 policy only', choices=['mode2', 'mode1']),
+    common.ParamSpec('enabled', True, 'false holds the robot (zero command); the '
+                     'configurator clears it when a goal ends or is cancelled'),
+    common.ParamSpec('control_rate', 20.0, 'command rate (Hz)', min=1.0, max=500.0),
+    common.ParamSpec('step_dt', 0.1, 'duration of one plan step (s) = the model time step',
+                     min=0.001, max=10.0),
+    common.ParamSpec('watchdog_timeout', 0.2, 'zero command when the newest latent state is '
+                     'older than this (s)', min=0.01, max=10.0),
+    common.ParamSpec('plan_timeout', 0.5, 'a plan older than this (s) is stale', min=0.01,
+                     max=60.0),
+    common.ParamSpec('max_linear_speed', 0.5, 'limit on |linear| (m/s)', min=0.0, max=10.0),
+    common.ParamSpec('max_angular_speed', 1.5, 'limit on |angular.z| (rad/s)', min=0.0,
+                     max=20.0),
+    common.ParamSpec('max_linear_accel', 2.0, 'limit on the change of linear velocity '
+                     '(m/s^2)', min=0.0, max=100.0),
+    common.ParamSpec('max_angular_accel', 6.0, 'limit on the change of angular velocity '
+                     '(rad/s^2)', min=0.0, max=200.0),
+    common.ParamSpec('action_mode', '', 'override the checkpoint action mode ("" = from the '
+                     'checkpoint)', choices=['', 'holonomic', 'diff_drive', 'reach'],
+                     read_only=True),
+    common.ParamSpec('autostart', True, 'configure and activate on start (own process)',
+                     read_only=True),
+]
+
+
+def read_action_config(path):
+    """(action_scale list, action_mode, latent_dim) from a world model checkpoint config."""
+    from jepa_ros.core.checkpoint import read_checkpoint
+    cfg = read_checkpoint(resolve_path(path))['config']
+    return ([float(x) for x in cfg['action_scale']], str(cfg.get('action_mode', 'holonomic')),
+            int(cfg['latent_dim']))
+
+
+class ActorNode(LifecycleNode):
+    def __init__(self, action_config=None, policy=None, **kwargs):
+        """action_config=(scale, mode, latent_dim) and policy=callable(z, g) may be handed in
+        (bringup, tests) instead of being read from the checkpoints."""
+        super().__init__('actor', **kwargs)
+        self.p = common.declare_params(self, PARAMS, self._on_params)
+        self._given_cfg, self._given_policy = action_config, policy
+        self.policy = None
+        self.lock = threading.Lock()
+        self.group = MutuallyExclusiveCallbackGroup()
+        self.in_group = MutuallyExclusiveCallbackGroup()
+        self.log = RateLimitedLog(self.get_logger(), 5.0)
+        self.shaper = cmdlib.CommandShaper(self._limits(self.p))
+        self.estop = False
+        self.state = self.goal = None        # numpy latents
+        self.state_rx = None                 # monotonic receive time
+        self.plan = None                     # (stamp_s, actions (T,A) np)
+        self.last_tick = None
+        self.timer = None
+        self.subs = []
+        self.cmd_pub = None
+        self.counts = {'ticks': 0, 'plan': 0, 'mode1': 0, 'stop': 0, 'rejected_plans': 0}
+        self.last_reason = ''
+        self.diag = common.Diagnostics(self)
+        self.diag.status(3, 'unconfigured')
+        self.create_service(SetBool, '~/estop', self._on_estop, callback_group=self.in_group)
+
+    @staticmethod
+    def _limits(p):
+        return cmdlib.Limits(p['max_linear_speed'], p['max_angular_speed'],
+                             p['max_linear_accel'], p['max_angular_accel'])
+
+    def _on_params(self, changed):
+        trial = dict(self.p)
+        trial.update(changed)
+        limits = self._limits(trial)
+        with self.lock:
+            self.shaper.limits = limits
+        if 'control_rate' in changed and self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = self.create_timer(1.0 / float(changed['control_rate']), self._tick,
+                                           callback_group=self.group)
+        if changed.get('enabled') is False:
+            self.plan = None  # a held robot does not resume an old plan
+
+    def _on_estop(self, req, resp):
+        self.estop = bool(req.data)
+        resp.success = True
+        resp.message = 'estop engaged: zero command' if self.estop else 'estop released'
+        self.get_logger().warning(resp.message)
+        if self.estop and self.cmd_pub is not None:
+            with self.lock:
+                self.cmd_pub.publish(self._twist(self.shaper.stop()))
+        return resp
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def on_configure(self, state):
+        try:
+            if self._given_cfg is not None:
+                scale, mode, d = self._given_cfg
+            else:
+                scale, mode, d = read_action_config(self.p['checkpoint'])
+            self.action_scale = list(scale)
+            self.action_mode = self.p['action_mode'] or mode
+            self.latent_dim = int(d)
+            cmdlib.action_to_twist(np.zeros(len(scale)), scale, self.action_mode)  # check
+            self.policy = self._given_policy
+            if self.policy is None and self.p['actor_checkpoint']:
+                self.policy = self._load_policy(self.p['actor_checkpoint'])
+        except Exception as exc:
+            self.get_logger().error(f'cannot configure: {exc}')
+            self.diag.status(2, f'configure: {exc}')
+            return FAILURE
+        self.cmd_pub = self.create_lifecycle_publisher(Twist, 'cmd_vel', 10)
+        self.diag.status(0, 'configured')
+        return SUCCESS
+
+    def _load_policy(self, path):
+        import torch
+        import jepa_ros.core.actor  # noqa: F401  registers the 'actor' checkpoint kind
+        from jepa_ros.core.checkpoint import load_checkpoint
+        net, _ = load_checkpoint(resolve_path(path), map_location=self.p['device'],
+                                 kind='actor')
+
+        def policy(z, g):
+            with torch.no_grad():
+                zt = torch.as_tensor(z, dtype=torch.float32).reshape(1, -1)
+                gt = torch.as_tensor(g, dtype=torch.float32).reshape(1, -1)
+                return net(zt, gt)[0].cpu().numpy()
+        return policy
+
+    def on_activate(self, state):
+        from jepa_ros_interfaces.msg import LatentState, Plan
+        self.subs = [
+            self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
+                                     callback_group=self.in_group),
+            self.create_subscription(LatentState, 'jepa/goal_state', self._on_goal,
+                                     common.LATCHED_QOS, callback_group=self.in_group),
+            self.create_subscription(Plan, 'jepa/plan', self._on_plan, 10,
+                                     callback_group=self.in_group),
+        ]
+        self.shaper.reset()
+        self.last_tick = None
+        self.timer = self.create_timer(1.0 / self.p['control_rate'], self._tick,
+                                       callback_group=self.group)
+        self.diag.status(0, 'active')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        if self.cmd_pub is not None:  # leave the robot stopped
+            self.cmd_pub.publish(self._twist(self.shaper.stop()))
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+            self.timer = None
+        for s in self.subs:
+            self.destroy_subscription(s)
+        self.subs = []
+        self.diag.status(1, 'inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        if self.cmd_pub is not None:
+            self.destroy_lifecycle_publisher(self.cmd_pub)
+        self.cmd_pub = None
+        self.policy = None
+        self.diag.status(3, 'unconfigured')
+        return SUCCESS
+
+    def on_shutdown(self, state):
+        return SUCCESS
+
+    # ---- inputs -----------------------------------------------------------------------
+    def _now(self):
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _vec(self, msg, kind):
+        z = np.asarray(msg.data, dtype=np.float32)
+        if msg.level != 1 or z.shape[0] != self.latent_dim or not np.all(np.isfinite(z)):
+            self.log.warn(kind, f'ignoring {kind}: level {msg.level}, {z.shape[0]} values, '
+                                f'finite={bool(np.all(np.isfinite(z)))}')
+            return None
+        return z
+
+    def _on_state(self, msg):
+        z = self._vec(msg, 'state')
+        if z is not None:
+            self.state, self.state_rx = z, time.monotonic()
+
+    def _on_goal(self, msg):
+        z = self._vec(msg, 'goal')
+        if z is not None:
+            self.goal = z
+            self.plan = None
+
+    def _on_plan(self, msg):
+        a = np.asarray(msg.actions, dtype=np.float64)
+        n, t = int(msg.action_dim), int(msg.horizon)
+        if n != len(self.action_scale) or t < 1 or a.shape[0] != n * t:
+            self.counts['rejected_plans'] += 1
+            self.log.warn('plan', f'rejecting plan: {t}x{n} with {a.shape[0]} actions, want '
+                                  f'action_dim {len(self.action_scale)}')
+            return
+        self.plan = (common.stamp_to_sec(msg.header.stamp), a.reshape(t, n))
+
+    # ---- control ----------------------------------------------------------------------
+    def decide(self, now_mono, now_ros):
+        plan = self.plan
+        plan_time = plan[0] if plan is not None else None
+        plan_len = plan[1].shape[0] * self.p['step_dt'] if plan is not None else 0.0
+        # Plan stamps are ROS times; the state watchdog uses the monotonic receive time.
+        src, reason = cmdlib.select_source(
+            now=now_ros, state_time=(now_ros - (now_mono - self.state_rx)
+                                     if self.state_rx is not None else None),
+            plan_time=plan_time, plan_len_s=plan_len, mode=self.p['mode'],
+            estop=self.estop or not self.p['enabled'], goal_known=self.goal is not None,
+            watchdog_timeout=self.p['watchdog_timeout'], plan_timeout=self.p['plan_timeout'],
+            mode1_available=self.policy is not None and self.state is not None)
+        action = None
+        if src == cmdlib.SOURCE_PLAN:
+            i = cmdlib.plan_step(now_ros, plan_time, self.p['step_dt'], plan[1].shape[0])
+            action = plan[1][i] if i is not None else None
+            if action is None:
+                src, reason = cmdlib.SOURCE_STOP, 'plan ended'
+        elif src == cmdlib.SOURCE_MODE1:
+            try:
+                action = np.asarray(self.policy(self.state, self.goal), dtype=np.float64)
+            except Exception as exc:
+                self.log.warn('mode1', f'Mode-1 policy failed: {exc!r}')
+                src, reason = cmdlib.SOURCE_STOP, 'mode1 failed'
+        return src, reason, action
+
+    def _tick(self):
+        if self.cmd_pub is None:
+            return
+        now_mono = time.monotonic()
+        dt = 0.0 if self.last_tick is None else now_mono - self.last_tick
+        self.last_tick = now_mono
+        src, reason, action = self.decide(now_mono, self._now())
+        with self.lock:
+            if src == cmdlib.SOURCE_STOP or action is None:
+                out = self.shaper.stop()
+            else:
+                try:
+                    target = cmdlib.action_to_twist(action, self.action_scale,
+                                                    self.action_mode)
+                except ValueError as exc:
+                    self.log.warn('shape', f'bad action: {exc}')
+                    target = np.zeros(6)
+                out = self.shaper.shape(target, dt)
+        self.cmd_pub.publish(self._twist(out))
+        self.counts['ticks'] += 1
+        self.counts[src] += 1
+        if reason != self.last_reason:
+            self.get_logger().info(f'command source: {src} ({reason})')
+            self.last_reason = reason
+        for k, v in self.counts.items():
+            self.diag.set(k, v)
+        self.diag.set('source', src)
+        self.diag.set('reason', reason)
+        self.diag.set('sanitised', self.shaper.sanitised)
+        self.diag.status(0 if src != cmdlib.SOURCE_STOP else 1, f'{src}: {reason}')
+
+    @staticmethod
+    def _twist(v):
+        t = Twist()
+        t.linear.x, t.linear.y, t.linear.z = float(v[0]), float(v[1]), float(v[2])
+        t.angular.x, t.angular.y, t.angular.z = float(v[3]), float(v[4]), float(v[5])
+        return t
+
+
+def main(args=None):
+    run_lifecycle_node(ActorNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,327 @@
+"""Configurator: the ReachGoal action server and the owner of mode, cost weights and
+horizon (the paper's configurator module).
+
+* ReachGoal: sets the goal (publishes goal/image_raw, or asks sim_bridge ~/sample_goal),
+  then reports energy = mean squared distance between jepa/state and jepa/goal_state as
+  feedback; succeeds when energy < success_energy (or the simulator says the goal is
+  reached), aborts on timeout; cancel holds the robot; a new goal preempts the running one.
+* Owns `mode`, `horizon`, `planner` and cost weights: pushes them to world_model / actor
+  through their parameter services, and re-pushes whenever a node's values differ (e.g. after
+  a restart), checked every `sync_period_s`.
+* Repeated planner deadline misses (Plan.compute_ms over the budget) switch to Mode-1.
+"""
+import json
+import threading
+import time
+
+import numpy as np
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.parameter_client import AsyncParameterClient
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+
+from jepa_ros.nodes import common
+
+PARAMS = [
+    common.ParamSpec('mode', 'mode2', 'mode2: plan with the world model; mode1: reactive '
+                     'actor policy', choices=['mode2', 'mode1']),
+    common.ParamSpec('planner', 'cem', 'planner pushed to world_model',
+                     choices=['gd', 'cem', 'mppi', 'hierarchical', 'random']),
+    common.ParamSpec('horizon', 12, 'planning horizon pushed to world_model', min=1,
+                     max=128),
+    common.ParamSpec('budget_s', 0.15, 'plan time budget pushed to world_model (s)',
+                     min=0.001, max=10.0),
+    common.ParamSpec('cost.goal.weight', 1.0, 'goal energy weight pushed to world_model',
+                     min=0.0, max=1e4),
+    common.ParamSpec('cost.action_magnitude.weight', 0.0, 'action magnitude weight pushed '
+                     'to world_model', min=0.0, max=1e4),
+    common.ParamSpec('cost.action_smoothness.weight', 0.0, 'action smoothness weight pushed '
+                     'to world_model', min=0.0, max=1e4),
+    common.ParamSpec('success_energy', 0.02, 'goal reached when the latent energy is below '
+                     'this', min=0.0, max=1e6),
+    common.ParamSpec('use_sim_success', True, 'also succeed when sim_bridge ~/goal_status '
+                     'says the goal is reached'),
+    common.ParamSpec('default_timeout_s', 60.0, 'goal timeout when the goal gives 0 (s)',
+                     min=0.1, max=3600.0),
+    common.ParamSpec('feedback_rate', 5.0, 'feedback messages per second', min=0.1,
+                     max=100.0),
+    common.ParamSpec('max_deadline_misses', 5, 'consecutive plans over budget before '
+                     'switching to mode1 (0 = never)', min=0, max=1000),
+    common.ParamSpec('deadline_tolerance', 1.5, 'a plan misses its deadline when it took '
+                     'longer than budget * this', min=1.0, max=100.0),
+    common.ParamSpec('sync_period_s', 1.0, 'how often managed parameters are checked and '
+                     're-pushed (s)', min=0.05, max=60.0),
+    common.ParamSpec('world_model_node', 'world_model', 'name of the world model node'),
+    common.ParamSpec('actor_node', 'actor', 'name of the actor node'),
+    common.ParamSpec('sim_node', 'sim_bridge', 'name of the simulator bridge node'),
+]
+
+WORLD_MODEL_KEYS = ['planner', 'horizon', 'budget_s', 'cost.goal.weight',
+                    'cost.action_magnitude.weight', 'cost.action_smoothness.weight']
+ACTOR_KEYS = ['mode']
+
+
+def latent_energy(state, goal):
+    """Mean squared distance between two latents (same measure as the goal cost term)."""
+    s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
+    if s.shape != g.shape or s.size == 0:
+        return float('nan')
+    return float(np.mean((s - g) ** 2))
+
+
+class ConfiguratorNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('configurator', **kwargs)
+        from jepa_ros_interfaces.action import ReachGoal
+        from jepa_ros_interfaces.msg import LatentState, Plan
+        from jepa_ros_interfaces.srv import SetMode
+        self.p = common.declare_params(self, PARAMS, self._on_params)
+        self.cb = ReentrantCallbackGroup()
+        self.sync_group = MutuallyExclusiveCallbackGroup()
+        self.lock = threading.Lock()
+        self.state = self.goal_state = None
+        self.goal_rx = 0.0              # monotonic receive time of the goal latent
+        self.misses = 0
+        self.mode_reason = 'initial'
+        self.current = None             # running goal handle
+        self.goal_pub = self.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+        self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
+                                 callback_group=self.cb)
+        self.create_subscription(LatentState, 'jepa/goal_state', self._on_goal_state,
+                                 common.LATCHED_QOS, callback_group=self.cb)
+        self.create_subscription(Plan, 'jepa/plan', self._on_plan, 10, callback_group=self.cb)
+        self.create_service(SetMode, '~/set_mode', self._on_set_mode, callback_group=self.cb)
+        sim = self.p['sim_node']
+        self.sample_cli = self.create_client(Trigger, f'/{sim}/sample_goal',
+                                             callback_group=self.cb)
+        self.status_cli = self.create_client(Trigger, f'/{sim}/goal_status',
+                                             callback_group=self.cb)
+        self.param_clients = {
+            'world_model': AsyncParameterClient(self, self.p['world_model_node']),
+            'actor': AsyncParameterClient(self, self.p['actor_node']),
+        }
+        self.pending = {}
+        self.action = ActionServer(self, ReachGoal, 'reach_goal', self._execute,
+                                   goal_callback=self._on_goal_request,
+                                   handle_accepted_callback=self._on_accepted,
+                                   cancel_callback=lambda _: CancelResponse.ACCEPT,
+                                   callback_group=self.cb)
+        self.ReachGoal = ReachGoal
+        self.diag = common.Diagnostics(self)
+        self.diag.set('mode', self.p['mode'])
+        self.sync_timer = self.create_timer(self.p['sync_period_s'], self.sync,
+                                            callback_group=self.sync_group)
+
+    # ---- parameters and pushing -------------------------------------------------------
+    def _on_params(self, changed):
+        if 'mode' in changed:
+            self.mode_reason = 'set by parameter'
+            self.misses = 0
+        self.sync()
+
+    def _wanted(self, target):
+        keys = WORLD_MODEL_KEYS if target == 'world_model' else ACTOR_KEYS
+        return {k: self.p[k] for k in keys}
+
+    def sync(self):
+        """Compare managed parameters of each target with ours; push the differences."""
+        for target, client in self.param_clients.items():
+            if target in self.pending or not client.services_are_ready():
+                continue
+            want = self._wanted(target)
+            fut = client.get_parameters(list(want))
+            self.pending[target] = fut
+            fut.add_done_callback(lambda f, t=target, w=want: self._compare(t, w, f))
+        self.diag.set('mode', self.p['mode'])
+        self.diag.set('mode_reason', self.mode_reason)
+        self.diag.set('consecutive_deadline_misses', self.misses)
+
+    def _compare(self, target, want, fut):
+        try:
+            values = fut.result().values
+            have = {k: parameter_value_to_python(v) for k, v in zip(want, values)}
+        except Exception:
+            have = {}
+        diff = {k: v for k, v in want.items() if have.get(k) != v}
+        if not diff:
+            self.pending.pop(target, None)
+            return
+        params = [Parameter(k, value=v) for k, v in diff.items()]
+        sfut = self.param_clients[target].set_parameters(params)
+
+        def done(f):
+            self.pending.pop(target, None)
+            try:
+                for k, r in zip(diff, f.result().results):
+                    if not r.successful:
+                        self.get_logger().error(f'{target} refused {k}={diff[k]!r}: {r.reason}')
+            except Exception as exc:
+                self.get_logger().warning(f'pushing to {target} failed: {exc!r}')
+                return
+            self.get_logger().info(f'pushed to {target}: {diff}')
+        sfut.add_done_callback(done)
+
+    def set_mode(self, mode, reason):
+        if mode == self.p['mode']:
+            return True, f'already {mode}'
+        res = self.set_parameters([Parameter('mode', value=mode)])[0]
+        if not res.successful:
+            return False, res.reason
+        self.mode_reason = reason
+        self.get_logger().warning(f'mode -> {mode}: {reason}')
+        self.diag.status(1 if mode == 'mode1' else 0, f'{mode}: {reason}')
+        return True, f'mode {mode}: {reason}'
+
+    def _on_set_mode(self, req, resp):
+        if req.mode not in ('mode1', 'mode2'):
+            resp.success, resp.message = False, f'unknown mode {req.mode!r} (mode1 or mode2)'
+            return resp
+        resp.success, resp.message = self.set_mode(req.mode, 'requested by ~/set_mode')
+        self.misses = 0
+        return resp
+
+    # ---- inputs -----------------------------------------------------------------------
+    def _on_state(self, msg):
+        if msg.level == 1:
+            self.state = np.asarray(msg.data, np.float32)
+
+    def _on_goal_state(self, msg):
+        if msg.level == 1:
+            self.goal_state = np.asarray(msg.data, np.float32)
+            self.goal_rx = time.monotonic()
+
+    def _on_plan(self, msg):
+        limit_ms = 1e3 * self.p['budget_s'] * self.p['deadline_tolerance']
+        self.misses = self.misses + 1 if msg.compute_ms > limit_ms else 0
+        n = self.p['max_deadline_misses']
+        if n and self.misses >= n and self.p['mode'] == 'mode2':
+            self.set_mode('mode1', f'{self.misses} consecutive planner deadline misses '
+                                   f'(last plan {msg.compute_ms:.0f} ms > {limit_ms:.0f} ms)')
+
+    # ---- ReachGoal --------------------------------------------------------------------
+    def _on_goal_request(self, goal):
+        if not goal.sample_in_sim:
+            try:
+                common.image_to_rgb(goal.goal_image)
+            except common.ImageError as exc:
+                self.get_logger().error(f'rejecting goal: bad goal image: {exc}')
+                return GoalResponse.REJECT
+        if goal.timeout_s < 0 or not np.isfinite(goal.timeout_s):
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _on_accepted(self, handle):
+        with self.lock:
+            previous, self.current = self.current, handle
+        if previous is not None and previous.is_active:
+            self.get_logger().info('new goal preempts the running one')
+        handle.execute()
+
+    def _hold(self, enabled):
+        """Enable or hold the actor (zero command) through its parameter service."""
+        client = self.param_clients['actor']
+        if client.services_are_ready():
+            client.set_parameters([Parameter('enabled', value=bool(enabled))])
+
+    def _call(self, client, timeout=5.0):
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise RuntimeError(f'service {client.srv_name} not available')
+        fut = client.call_async(Trigger.Request())
+        end = time.monotonic() + timeout
+        while not fut.done() and time.monotonic() < end:
+            time.sleep(0.01)
+        if not fut.done():
+            raise RuntimeError(f'service {client.srv_name} timed out')
+        return fut.result()
+
+    def _execute(self, handle):
+        R = self.ReachGoal
+        g = handle.request
+        result = R.Result()
+        started = time.monotonic()
+        try:
+            if g.sample_in_sim:
+                r = self._call(self.sample_cli)
+                if not r.success:
+                    raise RuntimeError(r.message)
+            else:
+                img = g.goal_image
+                img.header.stamp = self.get_clock().now().to_msg()
+                self.goal_pub.publish(img)
+        except Exception as exc:
+            handle.abort()
+            result.message = f'could not set the goal: {exc}'
+            return result
+        self._hold(True)
+        timeout = g.timeout_s if g.timeout_s > 0 else self.p['default_timeout_s']
+        period = 1.0 / self.p['feedback_rate']
+        steps, energy = 0, float('nan')
+        while True:
+            time.sleep(period)
+            steps += 1
+            fresh_goal = self.goal_rx >= started
+            if fresh_goal and self.state is not None and self.goal_state is not None:
+                energy = latent_energy(self.state, self.goal_state)
+            if self.current is not handle:
+                handle.abort()
+                result.message = 'preempted by a newer goal'
+                break
+            if handle.is_cancel_requested:
+                self._hold(False)
+                handle.canceled()
+                result.message = 'cancelled: robot held'
+                break
+            handle.publish_feedback(R.Feedback(energy=float(energy), steps=steps,
+                                               mode=self.p['mode']))
+            reached_sim = False
+            if g.sample_in_sim and self.p['use_sim_success'] and steps % 2 == 0:
+                try:
+                    reached_sim = bool(self._call(self.status_cli, 1.0).success)
+                except Exception:
+                    reached_sim = False
+            if (fresh_goal and np.isfinite(energy) and energy < self.p['success_energy']) \
+                    or reached_sim:
+                self._hold(False)
+                handle.succeed()
+                result.success = True
+                result.message = ('reached (simulator ground truth)' if reached_sim
+                                  else f'reached (energy {energy:.4f})')
+                break
+            if time.monotonic() - started > timeout:
+                self._hold(False)
+                handle.abort()
+                result.message = f'timed out after {timeout:.1f} s (energy {energy:.4f})'
+                break
+            if not rclpy.ok():
+                handle.abort()
+                result.message = 'shutting down'
+                break
+        result.final_energy = float(energy)
+        result.steps = steps
+        return result
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ConfiguratorNode()
+        ex = rclpy.executors.MultiThreadedExecutor(num_threads=4)
+        ex.add_node(node)
+        while rclpy.ok():
+            ex.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,219 @@
+"""The jepa_ros graph from config/stack.yaml, started in one process or one per node.
+
+    g = start_graph('two_rooms')            # in-process, MultiThreadedExecutor thread
+    ... drive it (ReachGoal client, ...) ...
+    g.stop()
+
+Both modes use the same description: each node gets `--ros-args --params-file
+config/<node>.yaml -p <world overrides> -r <remappings>` (in-process through the Node's
+cli_args, multi-process on the command line of `python -m <module>`). Lifecycle nodes are
+configured and activated (in-process by `autostart`, in their own process by themselves).
+"""
+import importlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG_DIR = os.path.join(ROOT, 'config')
+STACK_FILE = os.path.join(CONFIG_DIR, 'stack.yaml')
+
+
+def load_stack(path=STACK_FILE):
+    with open(path) as f:
+        stack = yaml.safe_load(f)
+    if not isinstance(stack, dict) or not isinstance(stack.get('nodes'), list):
+        raise ValueError(f'{path}: expected a mapping with a `nodes` list')
+    for n in stack['nodes']:
+        for key in ('name', 'module', 'class', 'executable'):
+            if key not in n:
+                raise ValueError(f'{path}: node {n.get("name", "?")!r} has no {key!r}')
+    return stack
+
+
+def module_available(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _fmt(v):
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    if isinstance(v, str):
+        return v if v else "''"
+    return str(v)
+
+
+def select_nodes(stack, target='sim', only=None, skip=()):
+    """Node specs to start: for `target`, optional ones only if their module exists."""
+    out = []
+    for n in stack['nodes']:
+        if target not in n.get('targets', ['sim', 'robot']):
+            continue
+        if only and n['name'] not in only:
+            continue
+        if n['name'] in skip:
+            continue
+        if n.get('optional') and not module_available(n['module']):
+            continue
+        out.append(n)
+    return out
+
+
+def ros_args(spec, stack, world=None, overrides=None, remap=None, config_dir=CONFIG_DIR):
+    """The `--ros-args ...` list for one node."""
+    args = ['--ros-args']
+    if spec.get('params'):
+        path = os.path.join(config_dir, spec['params'])
+        if os.path.exists(path):
+            args += ['--params-file', path]
+    params = dict(((stack.get('worlds') or {}).get(world) or {}).get(spec['name']) or {})
+    params.update((overrides or {}).get(spec['name']) or {})
+    for k, v in params.items():
+        args += ['-p', f'{k}:={_fmt(v)}']
+    remaps = dict(spec.get('remappings') or {})
+    remaps.update(remap or {})
+    for a, b in remaps.items():
+        args += ['-r', f'{a}:={b}']
+    return args
+
+
+class InProcessGraph:
+    """Every node in this process, spun by a MultiThreadedExecutor in a thread."""
+
+    def __init__(self, specs, stack, world, overrides=None, remap=None, node_kwargs=None,
+                 threads=6):
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+        from jepa_ros.nodes.lifecycle_util import autostart
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.nodes, self.active = {}, {}
+        try:
+            for spec in specs:
+                cls = getattr(importlib.import_module(spec['module']), spec['class'])
+                kw = dict((node_kwargs or {}).get(spec['name']) or {})
+                node = cls(context=self.context,
+                           cli_args=ros_args(spec, stack, world, overrides, remap), **kw)
+                self.nodes[spec['name']] = node
+            self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+            for node in self.nodes.values():
+                self.executor.add_node(node)
+            self._stop = threading.Event()
+            self.thread = threading.Thread(target=self._spin, name='jepa_graph', daemon=True)
+            self.thread.start()
+            for spec in specs:
+                if spec.get('lifecycle'):
+                    self.active[spec['name']] = autostart(self.nodes[spec['name']])
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spin(self):
+        while not self._stop.is_set() and self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception as exc:  # keep the graph alive; report
+                if self.context.ok():
+                    print(f'jepa_graph: executor error: {exc!r}', file=sys.stderr)
+
+    def alive(self):
+        return self.thread.is_alive()
+
+    def stop(self):
+        """Stop the actor first (zero command), then everything; idempotent."""
+        from rclpy.lifecycle import LifecycleNode
+        stop = getattr(self, '_stop', None)
+        for name in ('actor', 'world_model', 'perception'):
+            node = self.nodes.get(name)
+            if isinstance(node, LifecycleNode) and self.active.get(name):
+                try:
+                    node.trigger_deactivate()
+                except Exception:
+                    pass
+                self.active[name] = False
+        if stop is not None:
+            stop.set()
+            self.thread.join(timeout=5)
+        ex = getattr(self, 'executor', None)
+        if ex is not None:
+            ex.shutdown(timeout_sec=2)
+        for node in self.nodes.values():
+            try:
+                node.destroy_node()
+            except Exception:
+                pass
+        self.nodes = {}
+        if self.context.ok():
+            self.context.try_shutdown()
+
+
+class MultiProcessGraph:
+    """Every node its own `python -m <module>` process."""
+
+    def __init__(self, specs, stack, world, overrides=None, remap=None, env=None,
+                 log_dir=None):
+        self.procs = {}
+        self.logs = {}
+        env = dict(os.environ if env is None else env)
+        env.setdefault('PYTHONUNBUFFERED', '1')
+        for spec in specs:
+            cmd = [sys.executable, '-m', spec['module']] + \
+                ros_args(spec, stack, world, overrides, remap)
+            out = None
+            if log_dir:
+                os.makedirs(log_dir, exist_ok=True)
+                out = open(os.path.join(log_dir, spec['name'] + '.log'), 'w')
+                self.logs[spec['name']] = out
+            self.procs[spec['name']] = subprocess.Popen(
+                cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
+
+    def alive(self):
+        return all(p.poll() is None for p in self.procs.values())
+
+    def dead(self):
+        return {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+
+    def stop(self, timeout=10.0):
+        # Actor first so the robot's last command is zero.
+        order = sorted(self.procs, key=lambda n: 0 if n == 'actor' else 1)
+        for name in order:
+            p = self.procs[name]
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        end = time.monotonic() + timeout
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=max(0.1, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for f in self.logs.values():
+            f.close()
+        self.procs = {}
+
+
+def start_graph(world='two_rooms', multiprocess=False, target='sim', only=None, skip=(),
+                overrides=None, remap=None, node_kwargs=None, stack_file=STACK_FILE,
+                log_dir=None):
+    """Start the graph; returns an object with .nodes/.procs, alive() and stop().
+
+    overrides: {node: {param: value}} applied after the files and world overrides.
+    node_kwargs (in-process only): extra constructor kwargs per node (e.g. model=...).
+    """
+    stack = load_stack(stack_file)
+    if world is not None and world not in (stack.get('worlds') or {}):
+        raise ValueError(f'unknown world {world!r}; stack.yaml knows '
+                         f'{sorted(stack.get("worlds") or {})}')
+    specs = select_nodes(stack, target, only, skip)
+    if multiprocess:
+        return MultiProcessGraph(specs, stack, world, overrides, remap, log_dir=log_dir)
+    return InProcessGraph(specs, stack, world, overrides, remap, node_kwargs)

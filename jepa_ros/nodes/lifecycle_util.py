@@ -1,0 +1,88 @@
+"""Helpers shared by the lifecycle nodes: checkpoint paths, autostart, rate-limited logs.
+
+The nodes are rclpy LifecycleNodes (unconfigured -> inactive -> active). `autostart`
+walks a node through configure + activate in-process (bringup does this for every
+lifecycle node; a node process started alone does it itself unless autostart:=false).
+"""
+import os
+import time
+
+from rclpy.lifecycle import TransitionCallbackReturn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUCCESS = TransitionCallbackReturn.SUCCESS
+FAILURE = TransitionCallbackReturn.FAILURE
+
+
+def resolve_path(path):
+    """A checkpoint path as given, else relative to the repo root, else to share/jepa_ros."""
+    if not path:
+        return path
+    path = os.path.expanduser(path)
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    for base in (ROOT, _share_dir()):
+        if base and os.path.exists(os.path.join(base, path)):
+            return os.path.join(base, path)
+    return path
+
+
+def _share_dir():
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return get_package_share_directory('jepa_ros')
+    except Exception:  # no ament index (pip venv): the repo root is enough
+        return None
+
+
+def autostart(node):
+    """configure + activate; True when the node ends up active (errors are logged)."""
+    ret = node.trigger_configure()
+    if ret != SUCCESS:
+        node.get_logger().error('configure failed: the node stays unconfigured')
+        return False
+    ret = node.trigger_activate()
+    if ret != SUCCESS:
+        node.get_logger().error('activate failed: the node stays inactive')
+        return False
+    return True
+
+
+class RateLimitedLog:
+    """At most one log line per `period_s` per key; counts what it suppressed."""
+
+    def __init__(self, logger, period_s=5.0):
+        self.logger, self.period_s = logger, period_s
+        self.last, self.suppressed = {}, {}
+
+    def warn(self, key, text):
+        now = time.monotonic()
+        if now - self.last.get(key, -1e9) >= self.period_s:
+            n = self.suppressed.pop(key, 0)
+            self.logger.warning(text + (f' ({n} similar suppressed)' if n else ''))
+            self.last[key] = now
+        else:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+
+
+def run_lifecycle_node(node_cls, args=None, executor_threads=2):
+    """main() body shared by the lifecycle nodes: init, autostart, spin until shutdown."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_cls()
+        if node.get_parameter('autostart').value:
+            autostart(node)
+        ex = MultiThreadedExecutor(num_threads=executor_threads)
+        ex.add_node(node)
+        while rclpy.ok():
+            ex.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()

@@ -1,0 +1,180 @@
+"""Perception module: camera image -> latent state s_t (the JEPA encoder), as a ROS node.
+
+camera/image_raw (sensor QoS) -> jepa/state (LatentState, level 1, stamped with the image
+stamp); goal/image_raw (latched) -> jepa/goal_state (latched). Lifecycle: configure loads
+the checkpoint (on error: logged, node stays unconfigured), activate subscribes,
+deactivate unsubscribes, cleanup frees the model. Bad images are rejected, counted and
+logged at a limited rate; the node keeps processing good frames.
+"""
+import threading
+
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import LifecycleNode
+from sensor_msgs.msg import Image
+
+from jepa_ros.nodes import common
+from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, resolve_path,
+                                           run_lifecycle_node)
+
+PARAMS = [
+    common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
+                     'world model checkpoint (path, or relative to the repo/share dir)',
+                     read_only=True),
+    common.ParamSpec('device', 'cpu', 'torch device for the encoder', choices=['cpu', 'cuda'],
+                     read_only=True),
+    common.ParamSpec('resize', False, 'resize images of another size to the model input '
+                     'size instead of rejecting them'),
+    common.ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1, max=64,
+                     read_only=True),
+    common.ParamSpec('log_period_s', 5.0, 'at most one warning per this many seconds per '
+                     'kind of bad input', min=0.1, max=3600.0),
+    common.ParamSpec('autostart', True, 'configure and activate on start (own process)',
+                     read_only=True),
+]
+
+
+def load_world_model(path, device='cpu'):
+    """(model, extra) or CheckpointError/ImportError with a clear message."""
+    from jepa_ros.core.checkpoint import load_checkpoint
+    return load_checkpoint(resolve_path(path), map_location=device, kind='world_model')
+
+
+class PerceptionNode(LifecycleNode):
+    def __init__(self, model=None, **kwargs):
+        super().__init__('perception', **kwargs)
+        self.p = common.declare_params(self, PARAMS)
+        self._given_model = model     # bringup/tests may hand in a model instead of a file
+        self.model = None
+        self.lock = threading.Lock()
+        self.group = MutuallyExclusiveCallbackGroup()
+        self.log = RateLimitedLog(self.get_logger(), self.p['log_period_s'])
+        self.counts = {'frames': 0, 'goals': 0, 'rejected': 0}
+        self.last_error = ''
+        self.rate = common.RateMeter()
+        self.subs = []
+        self.state_pub = self.goal_pub = None
+        self.diag = common.Diagnostics(self)
+        self.diag.status(3, 'unconfigured')
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def on_configure(self, state):
+        import torch
+        from jepa_ros_interfaces.msg import LatentState
+        torch.set_num_threads(self.p['torch_threads'])
+        try:
+            if self._given_model is not None:
+                self.model = self._given_model
+            else:
+                self.model, _ = load_world_model(self.p['checkpoint'], self.p['device'])
+        except Exception as exc:  # CheckpointError, missing core module, bad device
+            self.get_logger().error(f'cannot load checkpoint {self.p["checkpoint"]!r}: {exc}')
+            self.diag.status(2, f'checkpoint: {exc}')
+            self.model = None
+            return FAILURE
+        self.image_size = int(self.model.config.image_size)
+        self.state_pub = self.create_lifecycle_publisher(LatentState, 'jepa/state', 10)
+        self.goal_pub = self.create_lifecycle_publisher(LatentState, 'jepa/goal_state',
+                                                        common.LATCHED_QOS)
+        self.diag.status(0, 'configured')
+        return SUCCESS
+
+    def on_activate(self, state):
+        self.subs = [
+            self.create_subscription(Image, 'camera/image_raw', self._on_image,
+                                     common.SENSOR_QOS, callback_group=self.group),
+            self.create_subscription(Image, 'goal/image_raw', self._on_goal,
+                                     common.LATCHED_QOS, callback_group=self.group),
+        ]
+        self.diag.status(0, 'active')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        for s in self.subs:
+            self.destroy_subscription(s)
+        self.subs = []
+        self.diag.status(1, 'inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        for pub in (self.state_pub, self.goal_pub):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self.state_pub = self.goal_pub = None
+        self.model = None
+        self.diag.status(3, 'unconfigured')
+        return SUCCESS
+
+    def on_shutdown(self, state):
+        self.model = None
+        return SUCCESS
+
+    # ---- data -------------------------------------------------------------------------
+    def encode_msg(self, msg):
+        """Image message -> (D,) float32 numpy latent; ImageError on bad input."""
+        import numpy as np
+        import torch
+        size = self.image_size
+        rgb = common.image_to_rgb(msg, None if self.p['resize'] else (size, size))
+        if rgb.shape[:2] != (size, size):
+            import cv2
+            rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+        with self.lock, torch.no_grad():
+            z = self.model.encode(rgb[None])[0]
+        z = z.detach().cpu().numpy().astype(np.float32)
+        if not np.all(np.isfinite(z)):
+            raise common.ImageError('encoder produced non-finite latents')
+        return z
+
+    def _latent_msg(self, header, z):
+        from jepa_ros_interfaces.msg import LatentState
+        out = LatentState()
+        out.header = header
+        out.level = 1
+        out.data = z.tolist()
+        return out
+
+    def _reject(self, kind, exc):
+        self.counts['rejected'] += 1
+        self.last_error = f'{kind}: {exc}'
+        self.log.warn(kind, f'rejected {kind} image: {exc}')
+        self.update_diagnostics()
+
+    def _on_image(self, msg):
+        if self.model is None or self.state_pub is None:
+            return
+        try:
+            z = self.encode_msg(msg)
+        except (common.ImageError, ValueError) as exc:
+            self._reject('camera', exc)
+            return
+        self.state_pub.publish(self._latent_msg(msg.header, z))
+        self.counts['frames'] += 1
+        self.rate.tick()
+        self.update_diagnostics()
+
+    def _on_goal(self, msg):
+        if self.model is None or self.goal_pub is None:
+            return
+        try:
+            z = self.encode_msg(msg)
+        except (common.ImageError, ValueError) as exc:
+            self._reject('goal', exc)
+            return
+        self.goal_pub.publish(self._latent_msg(msg.header, z))
+        self.counts['goals'] += 1
+        self.get_logger().info(f'new goal latent (|z|={float((z ** 2).sum()) ** 0.5:.3f})')
+
+    def update_diagnostics(self):
+        for k, v in self.counts.items():
+            self.diag.set(k, v)
+        self.diag.set('rate_hz', f'{self.rate.rate():.1f}')
+        self.diag.set('last_error', self.last_error)
+
+
+def main(args=None):
+    run_lifecycle_node(PerceptionNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,575 @@
+"""sim_bridge: a jepa_ros.sim world as a ROS 2 robot.
+
+Publishes camera/image_raw (SENSOR_QOS, rgb8), odom (ground truth), joint_states (reach),
+goal/image_raw (latched) and /clock (when use_sim_time is on); takes velocity commands on
+cmd_vel (Twist; TwistStamped for reach). Commands are physical units; the bridge divides
+by the world's max speeds to get the normalised action the env takes, and rejects
+(counts, logs at a limited rate) non-finite, malformed or over-range commands instead of
+clipping them. When no valid command arrived for `cmd_timeout` seconds (wall time) the
+robot is stopped (zero action) until the next one.
+
+Ground-truth success for the configurator: service ~/goal_status (std_srvs/Trigger):
+success = goal reached by ground truth, message = JSON {reached, distance, state,
+goal_state, has_goal, sim_time}. In-process users call `SimStepper.goal_status()`.
+
+The stepping logic is `SimStepper` (no rclpy), so the single-process bringup and tests
+can drive it directly; `SimBridgeNode` only adds the ROS interface.
+"""
+import json
+import math
+import threading
+import time
+
+import numpy as np
+import rclpy
+import rclpy.executors
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+
+from jepa_ros.nodes import common
+
+WORLDS = ('two_rooms', 'reach')
+
+PARAMS = [
+    common.ParamSpec('world', 'two_rooms', 'simulated world', choices=WORLDS, read_only=True),
+    common.ParamSpec('drive', 'holonomic', 'two_rooms drive: holonomic (Twist linear.x/y) '
+                     'or diff_drive (linear.x, angular.z); ignored for reach',
+                     choices=('holonomic', 'diff_drive'), read_only=True),
+    common.ParamSpec('image_size', 64, 'camera image width = height in pixels',
+                     min=16, max=512, read_only=True),
+    common.ParamSpec('camera_rate', 10.0, 'camera frames per second of simulated time (Hz)',
+                     min=0.1, max=200.0),
+    common.ParamSpec('control_rate', 10.0, 'env steps (command applications) per second '
+                     'of simulated time (Hz); the env dt is 1/control_rate',
+                     min=1.0, max=200.0, read_only=True),
+    common.ParamSpec('physics_rate', 100.0, 'physics solver steps per second of simulated '
+                     'time (Hz); rounded to a whole number of substeps per control step',
+                     min=1.0, max=10000.0, read_only=True),
+    common.ParamSpec('real_time_factor', 1.0, 'simulated seconds per wall second',
+                     min=0.01, max=100.0),
+    common.ParamSpec('cmd_timeout', 0.5, 'stop the robot when no valid command arrived '
+                     'for this many wall seconds', min=0.01, max=60.0),
+    common.ParamSpec('cmd_topic', 'cmd_vel', 'velocity command topic', read_only=True),
+    common.ParamSpec('over_range_tolerance', 0.01, 'a command component may exceed the '
+                     'max speed by this fraction before it is rejected', min=0.0, max=1.0),
+    common.ParamSpec('seed', 0, 'seed of resets and sampled goals', min=0, max=2**31 - 1),
+    common.ParamSpec('max_catch_up_steps', 10, 'most env steps per timer tick when the '
+                     'wall clock runs ahead (beyond that the sim slows down)', min=1, max=1000),
+    common.ParamSpec('frame_id', 'camera', 'frame_id of camera images'),
+    common.ParamSpec('odom_frame', 'odom', 'frame_id of odom'),
+    common.ParamSpec('base_frame', 'base_link', 'child_frame_id of odom'),
+]
+
+
+class CommandError(ValueError):
+    """A velocity command the bridge refuses; `kind` is nonfinite/malformed/over_range."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _env_attr(env, names, default=None):
+    """First attribute among `names` found on the env (or its unwrapped env)."""
+    for obj in (env, getattr(env, 'unwrapped', None)):
+        if obj is None:
+            continue
+        for n in names:
+            v = getattr(obj, n, None)
+            if v is not None:
+                return v
+    return default
+
+
+class SimStepper:
+    """Steps a jepa_ros.sim env under velocity commands with a command watchdog.
+
+    Thread-safe: every env access holds `self.lock` (PyBullet is not thread-safe).
+    Times passed in are wall seconds (time.monotonic()), used only for the watchdog.
+    """
+
+    def __init__(self, world='two_rooms', seed=0, cmd_timeout=0.5, drive='holonomic',
+                 image_size=64, control_rate=10.0, physics_rate=100.0,
+                 over_range_tolerance=0.01, env=None, env_kwargs=None):
+        if world not in WORLDS:
+            raise ValueError(f'unknown world {world!r} (want one of {WORLDS})')
+        self.world = world
+        self.lock = threading.RLock()
+        if env is None:
+            from jepa_ros.sim import make_env
+            kw = dict(env_kwargs or {})
+            kw.setdefault('image_size', int(image_size))
+            kw.setdefault('dt', 1.0 / float(control_rate))
+            kw.setdefault('substeps', max(1, int(round(float(physics_rate) / control_rate))))
+            if world == 'two_rooms':
+                kw.setdefault('action_mode', drive)
+            env = make_env(world, **kw)
+        self.env = env
+        self.dt = float(_env_attr(env, ('dt',), 1.0 / float(control_rate)))
+        if world == 'two_rooms':
+            drive = str(_env_attr(env, ('action_mode',), drive))
+        self.drive = drive if world == 'two_rooms' else 'ee_velocity'
+        self.action_dim = int(np.prod(env.action_space.shape))
+        self.scales = self._scales()
+        self.cmd_timeout = float(cmd_timeout)
+        self.tolerance = float(over_range_tolerance)
+        self.rng = np.random.default_rng(seed)
+        self.seed = int(seed)
+        self.zero = np.zeros(self.action_dim, dtype=np.float32)
+        self.action = self.zero.copy()      # normalised action applied at the next step
+        self.last_cmd_time = None           # wall time of the last accepted command
+        self.stopped_by_watchdog = True
+        self.counts = {'accepted': 0, 'nonfinite': 0, 'malformed': 0, 'over_range': 0,
+                       'watchdog_stops': 0, 'steps': 0, 'resets': 0, 'goals': 0}
+        self.sim_time = 0.0
+        self.goal_state = None
+        self.goal_image = None
+        self.obs, self.info = None, {}
+        self.reset(seed=self.seed)
+
+    def _scales(self):
+        env = self.env
+        if self.world == 'reach':
+            s = float(_env_attr(env, ('max_ee_speed',), 0.2))
+            return np.full(3, s, dtype=np.float32)
+        lin = float(_env_attr(env, ('max_linear_speed', 'max_speed'), 0.6))
+        if self.drive == 'diff_drive':
+            ang = float(_env_attr(env, ('max_angular_speed',), 2.0))
+            return np.array([lin, ang], dtype=np.float32)
+        return np.array([lin, lin], dtype=np.float32)
+
+    def metadata(self):
+        """The `jepa_ros` metadata (see jepa_ros.data.episodes) describing this world."""
+        data_meta = getattr(self.env.unwrapped, 'data_meta', None)
+        if callable(data_meta):
+            return dict(data_meta())
+        if self.world == 'reach':
+            fields, state_fields = ['linear.x', 'linear.y', 'linear.z'], ['x', 'y', 'z']
+            cmd_type = 'geometry_msgs/msg/TwistStamped'
+        else:
+            fields = (['linear.x', 'angular.z'] if self.drive == 'diff_drive'
+                      else ['linear.x', 'linear.y'])
+            state_fields, cmd_type = ['x', 'y', 'yaw'], 'geometry_msgs/msg/Twist'
+        return {'world': self.world, 'action_dim': self.action_dim,
+                'action_mode': self.drive, 'action_fields': fields,
+                'action_scale': [float(s) for s in self.scales], 'state_fields': state_fields,
+                'dt': self.dt, 'cmd_msgtype': cmd_type}
+
+    # ---- commands --------------------------------------------------------------------
+    def twist_to_action(self, linear, angular):
+        """(linear xyz, angular xyz) physical -> normalised action; raises CommandError."""
+        lin = np.asarray(linear, dtype=np.float64).reshape(-1)
+        ang = np.asarray(angular, dtype=np.float64).reshape(-1)
+        if lin.shape != (3,) or ang.shape != (3,):
+            raise CommandError('malformed', f'linear/angular must have 3 components, '
+                                            f'got {lin.shape} {ang.shape}')
+        if not (np.all(np.isfinite(lin)) and np.all(np.isfinite(ang))):
+            raise CommandError('nonfinite', f'non-finite command linear={lin.tolist()} '
+                                            f'angular={ang.tolist()}')
+        if self.world == 'reach':
+            used, unused = lin, ang
+            unused_names = 'angular'
+        elif self.drive == 'diff_drive':
+            used = np.array([lin[0], ang[2]])
+            unused = np.array([lin[1], lin[2], ang[0], ang[1]])
+            unused_names = 'linear.y/z, angular.x/y'
+        else:
+            used = lin[:2]
+            unused = np.array([lin[2], ang[0], ang[1], ang[2]])
+            unused_names = 'linear.z, angular'
+        if np.any(np.abs(unused) > 1e-9):
+            raise CommandError('malformed', f'{self.world}/{self.drive} cannot actuate '
+                                            f'{unused_names}: got {unused.tolist()}')
+        action = used / self.scales
+        if np.any(np.abs(action) > 1.0 + self.tolerance):
+            raise CommandError('over_range', f'command {used.tolist()} exceeds max speeds '
+                                             f'{self.scales.tolist()}')
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+    def set_action(self, action, now=None):
+        """Accept a normalised action (validated); `now` = wall time for the watchdog."""
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (self.action_dim,):
+            raise CommandError('malformed', f'action needs {self.action_dim} components, '
+                                            f'got {a.shape}')
+        if not np.all(np.isfinite(a)):
+            raise CommandError('nonfinite', f'non-finite action {a.tolist()}')
+        if np.any(np.abs(a) > 1.0 + self.tolerance):
+            raise CommandError('over_range', f'action {a.tolist()} outside [-1, 1]')
+        with self.lock:
+            self.action = np.clip(a, -1.0, 1.0).astype(np.float32)
+            self.last_cmd_time = time.monotonic() if now is None else now
+            self.stopped_by_watchdog = False
+            self.counts['accepted'] += 1
+
+    def command(self, linear, angular, now=None):
+        """Validate and apply a Twist-like command; counts the rejection and re-raises."""
+        try:
+            action = self.twist_to_action(linear, angular)
+        except CommandError as exc:
+            self.counts[exc.kind] += 1
+            raise
+        self.set_action(action, now)
+        return action
+
+    def applied_velocity(self):
+        """The physical velocity the current action asks for, per action component."""
+        return self.action * self.scales
+
+    # ---- stepping --------------------------------------------------------------------
+    def watchdog(self, now=None):
+        """Zero the action if the last command is older than cmd_timeout. True if stopped."""
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            if self.stopped_by_watchdog:
+                return True
+            if self.last_cmd_time is None or now - self.last_cmd_time > self.cmd_timeout:
+                self.action = self.zero.copy()
+                self.stopped_by_watchdog = True
+                self.counts['watchdog_stops'] += 1
+                return True
+            return False
+
+    def step(self, now=None):
+        """One control step of dt simulated seconds. Returns (obs, info)."""
+        self.watchdog(now)
+        with self.lock:
+            obs, _reward, terminated, truncated, info = self.env.step(self.action.copy())
+            self.sim_time += self.dt
+            self.counts['steps'] += 1
+            self.obs, self.info = obs, info
+            # A world that ends its episode (e.g. a time limit) keeps running for ROS:
+            # the pose continues, the goal stays.
+            if truncated and not terminated:
+                pass
+            return obs, info
+
+    def reset(self, seed=None):
+        with self.lock:
+            if seed is None:
+                seed = int(self.rng.integers(0, 2**31 - 1))
+            self.obs, self.info = self.env.reset(seed=int(seed))
+            self.action = self.zero.copy()
+            self.stopped_by_watchdog = True
+            self.goal_state = None
+            self.goal_image = None
+            self.counts['resets'] += 1
+            return self.obs, self.info
+
+    def sample_goal(self):
+        """Sample a goal state, set it in the env; returns (goal_state, goal_image)."""
+        with self.lock:
+            state = self.env.unwrapped.sample_goal(self.rng)
+            image = self.env.unwrapped.set_goal(state)
+            self.goal_state = np.asarray(state, dtype=np.float64).reshape(-1)
+            self.goal_image = np.ascontiguousarray(image, dtype=np.uint8)
+            self.counts['goals'] += 1
+            return self.goal_state.copy(), self.goal_image
+
+    def state(self):
+        with self.lock:
+            s = self.info.get('state') if self.info else None
+            return None if s is None else np.asarray(s, dtype=np.float64).reshape(-1)
+
+    def goal_status(self):
+        """Ground truth: {'has_goal', 'reached', 'distance', 'state', 'goal_state'}."""
+        with self.lock:
+            state = self.state()
+            has_goal = self.goal_state is not None
+            distance = None
+            reached = False
+            if has_goal and state is not None:
+                env = self.env.unwrapped
+                if hasattr(env, 'true_distance'):
+                    distance = float(env.true_distance(state, self.goal_state))
+                else:
+                    distance = float(np.linalg.norm(state[:len(self.goal_state)] -
+                                                    self.goal_state))
+                if 'success' in self.info:
+                    reached = bool(self.info['success'])
+                else:
+                    tol = float(_env_attr(env, ('success_distance', 'goal_tolerance'), 0.2))
+                    reached = distance < tol
+            return {'has_goal': has_goal, 'reached': reached, 'distance': distance,
+                    'state': None if state is None else state.tolist(),
+                    'goal_state': None if not has_goal else self.goal_state.tolist(),
+                    'sim_time': self.sim_time}
+
+    def joint_state(self):
+        """(names, positions) of the arm joints, or None for worlds without joints."""
+        with self.lock:
+            env = self.env.unwrapped
+            for name in ('joint_state', 'joint_states', 'get_joint_state'):
+                fn = getattr(env, name, None)
+                if callable(fn):
+                    out = fn()
+                    if out is not None:
+                        names, pos = out[0], out[1]
+                        return list(names), [float(p) for p in pos]
+            pb, robot = getattr(env, '_pb', None), getattr(env, '_robot', None)
+            if pb is not None and robot is not None:  # reach: read the arm from PyBullet
+                import importlib
+                joints = getattr(importlib.import_module(type(env).__module__),
+                                 'ARM_JOINTS', range(pb.getNumJoints(robot)))
+                names = [pb.getJointInfo(robot, j)[1].decode() for j in joints]
+                return names, [float(s[0]) for s in pb.getJointStates(robot, list(joints))]
+            q = self.info.get('joint_positions') if self.info else None
+            if q is not None:
+                names = self.info.get('joint_names') or [f'joint{i + 1}' for i in range(len(q))]
+                return list(names), [float(p) for p in q]
+            return None
+
+    def close(self):
+        with self.lock:
+            try:
+                self.env.close()
+            except Exception:  # closing twice or a dead physics server is harmless
+                pass
+
+
+def _yaw_to_quat(yaw):
+    return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+
+
+def _sec_to_stamp(t):
+    from builtin_interfaces.msg import Time
+    sec = int(math.floor(t))
+    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+
+
+class SimBridgeNode(Node):
+    """The ROS face of SimStepper. Timers run on the steady clock (sim time is ours)."""
+
+    def __init__(self, stepper=None, **node_kwargs):
+        super().__init__('sim_bridge', **node_kwargs)
+        self.p = common.declare_params(self, PARAMS, self._on_params)
+        p = self.p
+        self.use_sim_time = bool(self.get_parameter('use_sim_time').value)
+        self.stepper = stepper or SimStepper(
+            world=p['world'], seed=p['seed'], cmd_timeout=p['cmd_timeout'], drive=p['drive'],
+            image_size=p['image_size'], control_rate=p['control_rate'],
+            physics_rate=p['physics_rate'],
+            over_range_tolerance=p['over_range_tolerance'])
+        self.world = self.stepper.world
+        from geometry_msgs.msg import Twist, TwistStamped
+        from nav_msgs.msg import Odometry
+        from sensor_msgs.msg import Image, JointState
+        from std_srvs.srv import Trigger
+        self.image_pub = self.create_publisher(Image, 'camera/image_raw', common.SENSOR_QOS)
+        self.goal_pub = self.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+        self.odom_pub = self.create_publisher(Odometry, 'odom', 10)
+        from std_msgs.msg import String
+        # The world's action/state description, latched, for the memory node's metadata.
+        self.meta_pub = self.create_publisher(String, '~/metadata', common.LATCHED_QOS)
+        self.meta_pub.publish(String(data=json.dumps(self.stepper.metadata())))
+        self.joint_pub = (self.create_publisher(JointState, 'joint_states', 10)
+                          if self.world == 'reach' else None)
+        self.clock_pub = None
+        if self.use_sim_time:
+            from rosgraph_msgs.msg import Clock as ClockMsg
+            self.clock_pub = self.create_publisher(ClockMsg, '/clock', 10)
+        self.cmd_type = TwistStamped if self.world == 'reach' else Twist
+        self.cmd_sub = self.create_subscription(self.cmd_type, p['cmd_topic'], self._on_cmd,
+                                                common.RELIABLE_QOS)
+        self.srv_group = MutuallyExclusiveCallbackGroup()
+        self.create_service(Trigger, '~/reset', self._on_reset, callback_group=self.srv_group)
+        self.create_service(Trigger, '~/sample_goal', self._on_sample_goal,
+                            callback_group=self.srv_group)
+        self.create_service(Trigger, '~/goal_status', self._on_goal_status,
+                            callback_group=self.srv_group)
+        self.diag = common.Diagnostics(self)
+        self.camera_meter = common.RateMeter()
+        self.wall_clock = Clock(clock_type=ClockType.STEADY_TIME)
+        self.step_group = MutuallyExclusiveCallbackGroup()
+        self._next_camera = 0.0
+        self._sim_origin = None  # (wall, sim) at the last rate change
+        self.timer = None
+        self._restart_timer()
+        self.get_logger().info(
+            f'{self.world} ({self.stepper.drive}) dt={self.stepper.dt:.3f}s '
+            f'camera={p["camera_rate"]}Hz rtf={p["real_time_factor"]} '
+            f'scales={self.stepper.scales.tolist()} cmd={p["cmd_topic"]}')
+
+    # ---- parameters ------------------------------------------------------------------
+    def _on_params(self, changed):
+        if 'cmd_timeout' in changed:
+            self.stepper.cmd_timeout = float(changed['cmd_timeout'])
+        if 'over_range_tolerance' in changed:
+            self.stepper.tolerance = float(changed['over_range_tolerance'])
+        if 'camera_rate' in changed or 'real_time_factor' in changed:
+            self.p.update(changed)
+            self._restart_timer()
+
+    def _restart_timer(self):
+        if self.timer is not None:
+            self.destroy_timer(self.timer)
+        rtf = float(self.p['real_time_factor'])
+        # Tick at the faster of control and camera rate, in wall time.
+        sim_period = min(self.stepper.dt, 1.0 / float(self.p['camera_rate']))
+        self._sim_origin = (time.monotonic(), self.stepper.sim_time)
+        self.timer = self.create_timer(sim_period / rtf, self._on_tick,
+                                       callback_group=self.step_group, clock=self.wall_clock)
+
+    # ---- commands --------------------------------------------------------------------
+    def _on_cmd(self, msg):
+        twist = msg.twist if self.world == 'reach' else msg
+        lin = (twist.linear.x, twist.linear.y, twist.linear.z)
+        ang = (twist.angular.x, twist.angular.y, twist.angular.z)
+        try:
+            self.stepper.command(lin, ang)
+        except CommandError as exc:
+            self.get_logger().warning(f'rejected {exc.kind} command: {exc}',
+                                      throttle_duration_sec=2.0)
+        except Exception as exc:  # noqa: BLE001 - a bad message must never kill the node
+            self.stepper.counts['malformed'] += 1
+            self.get_logger().error(f'rejected command: {exc!r}', throttle_duration_sec=2.0)
+
+    # ---- stepping --------------------------------------------------------------------
+    def _on_tick(self):
+        try:
+            self._tick()
+        except Exception as exc:  # noqa: BLE001 - keep stepping; report loudly
+            self.diag.status(2, f'step failed: {exc!r}')
+            self.get_logger().error(f'step failed: {exc!r}', throttle_duration_sec=2.0)
+
+    def _tick(self):
+        st = self.stepper
+        rtf = float(self.p['real_time_factor'])
+        wall0, sim0 = self._sim_origin
+        target = sim0 + (time.monotonic() - wall0) * rtf
+        steps = 0
+        max_steps = int(self.p['max_catch_up_steps'])
+        while st.sim_time + st.dt <= target + 1e-9 and steps < max_steps:
+            st.step()
+            steps += 1
+            if self.clock_pub is not None:
+                from rosgraph_msgs.msg import Clock as ClockMsg
+                self.clock_pub.publish(ClockMsg(clock=_sec_to_stamp(st.sim_time)))
+        if steps == max_steps and st.sim_time + st.dt <= target:
+            # Too slow for real time: re-anchor rather than run an ever-growing backlog.
+            self._sim_origin = (time.monotonic(), st.sim_time)
+        if steps:
+            self._publish_odom()
+        st.watchdog()
+        if st.sim_time + 1e-9 >= self._next_camera and st.obs is not None:
+            self._publish_camera()
+            period = 1.0 / float(self.p['camera_rate'])
+            self._next_camera = max(self._next_camera + period, st.sim_time - period)
+        self._update_diag()
+
+    def _stamp(self):
+        if self.use_sim_time:
+            return _sec_to_stamp(self.stepper.sim_time)
+        return self.get_clock().now().to_msg()
+
+    def _publish_camera(self):
+        with self.stepper.lock:
+            obs = self.stepper.obs
+        self.image_pub.publish(common.rgb_to_image(obs, self._stamp(), self.p['frame_id']))
+        self.camera_meter.tick()
+
+    def _publish_odom(self):
+        from nav_msgs.msg import Odometry
+        st = self.stepper
+        state = st.state()
+        if state is None:
+            return
+        msg = Odometry()
+        msg.header.stamp = self._stamp()
+        msg.header.frame_id = self.p['odom_frame']
+        msg.child_frame_id = self.p['base_frame']
+        vel = st.applied_velocity()
+        pose = msg.pose.pose
+        if self.world == 'reach':
+            pose.position.x, pose.position.y, pose.position.z = (float(v) for v in state[:3])
+            pose.orientation.w = 1.0
+            msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z = (
+                float(v) for v in vel[:3])
+        else:
+            pose.position.x, pose.position.y = float(state[0]), float(state[1])
+            yaw = float(state[2]) if len(state) > 2 else 0.0
+            (pose.orientation.x, pose.orientation.y, pose.orientation.z,
+             pose.orientation.w) = _yaw_to_quat(yaw)
+            if st.drive == 'diff_drive':
+                msg.twist.twist.linear.x, msg.twist.twist.angular.z = float(vel[0]), float(vel[1])
+            else:
+                msg.twist.twist.linear.x, msg.twist.twist.linear.y = float(vel[0]), float(vel[1])
+        self.odom_pub.publish(msg)
+        if self.joint_pub is not None:
+            js = st.joint_state()
+            if js is not None:
+                from sensor_msgs.msg import JointState
+                jmsg = JointState()
+                jmsg.header.stamp = msg.header.stamp
+                jmsg.name, jmsg.position = js[0], js[1]
+                self.joint_pub.publish(jmsg)
+
+    def _update_diag(self):
+        st = self.stepper
+        c = st.counts
+        for k, v in c.items():
+            self.diag.set(k, v)
+        self.diag.set('rejected', c['nonfinite'] + c['malformed'] + c['over_range'])
+        self.diag.set('camera_hz', f'{self.camera_meter.rate():.2f}')
+        self.diag.set('sim_time', f'{st.sim_time:.3f}')
+        self.diag.set('stopped_by_watchdog', st.stopped_by_watchdog)
+        status = st.goal_status()
+        self.diag.set('goal_reached', status['reached'])
+        if status['distance'] is not None:
+            self.diag.set('goal_distance', f'{status["distance"]:.4f}')
+        if self.diag.level != 2:
+            self.diag.status(0, 'stopped (no command)' if st.stopped_by_watchdog else 'driving')
+
+    # ---- services --------------------------------------------------------------------
+    def _on_reset(self, _req, resp):
+        try:
+            self.stepper.reset()
+            self._next_camera = self.stepper.sim_time
+            resp.success = True
+            state = self.stepper.state()
+            resp.message = json.dumps({'state': None if state is None else state.tolist()})
+        except Exception as exc:  # noqa: BLE001
+            resp.success, resp.message = False, f'reset failed: {exc!r}'
+        return resp
+
+    def _on_sample_goal(self, _req, resp):
+        try:
+            state, image = self.stepper.sample_goal()
+            self.goal_pub.publish(common.rgb_to_image(image, self._stamp(), 'goal'))
+            resp.success = True
+            resp.message = json.dumps({'goal_state': state.tolist()})
+        except Exception as exc:  # noqa: BLE001
+            resp.success, resp.message = False, f'sample_goal failed: {exc!r}'
+        return resp
+
+    def _on_goal_status(self, _req, resp):
+        status = self.stepper.goal_status()
+        resp.success = bool(status['reached'])
+        resp.message = json.dumps(status)
+        return resp
+
+    def destroy_node(self):
+        self.stepper.close()
+        return super().destroy_node()
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimBridgeNode()
+        executor = rclpy.executors.MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        common.spin_until_shutdown(executor)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,318 @@
+"""World model + Mode-2 planner as a ROS node (the paper's "world model" and "actor
+as optimiser" together): plans in latent space from jepa/state to jepa/goal_state.
+
+Subscribes jepa/state (LatentState) and jepa/goal_state (latched); at `plan_rate` runs the
+configured planner within `budget_s` in its own callback group (so it never blocks other
+callbacks of a multi-threaded executor) and publishes jepa/plan (Plan, stamped with the
+stamp of the state it planned from). With the hierarchical planner it also publishes the
+level-2 subgoal on jepa/subgoal (LatentState, level 2). Planner, horizon, budget and cost
+weights are parameters that apply to the next plan when changed.
+"""
+import math
+import threading
+import time
+
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import LifecycleNode
+
+from jepa_ros.nodes import common
+from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog,
+                                           run_lifecycle_node)
+from jepa_ros.nodes.perception import load_world_model
+
+PLANNER_CHOICES = ['gd', 'cem', 'mppi', 'hierarchical', 'random']
+COST_TERMS = ['goal', 'action_magnitude', 'action_smoothness']
+
+PARAMS = [
+    common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
+                     'world model checkpoint (path, or relative to the repo/share dir)',
+                     read_only=True),
+    common.ParamSpec('device', 'cpu', 'torch device', choices=['cpu', 'cuda'],
+                     read_only=True),
+    common.ParamSpec('planner', 'cem', 'Mode-2 planner', choices=PLANNER_CHOICES),
+    common.ParamSpec('horizon', 12, 'planning horizon in model steps', min=1, max=128),
+    common.ParamSpec('plan_rate', 5.0, 're-planning rate (Hz)', min=0.2, max=100.0),
+    common.ParamSpec('budget_s', 0.15, 'time budget of one plan (s); planners stop '
+                     'iterating when it runs out', min=0.001, max=10.0),
+    common.ParamSpec('samples', 128, 'candidates per iteration (cem, mppi, random)',
+                     min=1, max=8192),
+    common.ParamSpec('iterations', 6, 'optimisation iterations at most (gd, cem, mppi)',
+                     min=1, max=1000),
+    common.ParamSpec('warm_start', True, 'start each plan from the previous one, shifted'),
+    common.ParamSpec('state_timeout', 0.5, 'do not plan from a state older than this (s)',
+                     min=0.01, max=60.0),
+    common.ParamSpec('seed', 0, 'planner random seed', min=0, max=2**31 - 1),
+    common.ParamSpec('cost.goal.weight', 1.0, 'weight of the goal energy (latent distance '
+                     'to the goal)', min=0.0, max=1e4),
+    common.ParamSpec('cost.action_magnitude.weight', 0.0, 'weight of the squared action '
+                     'norm', min=0.0, max=1e4),
+    common.ParamSpec('cost.action_smoothness.weight', 0.0, 'weight of squared action '
+                     'changes', min=0.0, max=1e4),
+    common.ParamSpec('cost.terminal_weight', 1.0, 'goal energy weight of the last step '
+                     'relative to the running steps', min=0.0, max=1e4),
+    common.ParamSpec('cost.running_weight', 1.0, 'goal energy weight of every step before '
+                     'the last', min=0.0, max=1e4),
+    common.ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1,
+                     max=64, read_only=True),
+    common.ParamSpec('autostart', True, 'configure and activate on start (own process)',
+                     read_only=True),
+]
+
+
+def planner_config(p, model):
+    """make_planner kwargs from the node parameters (only those the planner takes)."""
+    name = p['planner']
+    cfg = {'horizon': int(p['horizon']), 'seed': int(p['seed'])}
+    if name in ('cem', 'mppi'):
+        cfg.update(samples=int(p['samples']), iterations=int(p['iterations']))
+    elif name == 'random':
+        cfg.update(samples=int(p['samples']))
+    elif name == 'gd':
+        cfg.update(iterations=int(p['iterations']))
+    elif name == 'hierarchical':
+        k = 4
+        cfg.update(k=k, coarse_horizon=max(2, math.ceil(int(p['horizon']) / k) + 1))
+    return cfg
+
+
+def make_cost(p):
+    from jepa_ros.core.cost import IntrinsicCost
+    terms = {}
+    for t in COST_TERMS:
+        w = float(p[f'cost.{t}.weight'])
+        terms[t] = (w, w != 0.0)
+    return IntrinsicCost(terms, terminal_weight=float(p['cost.terminal_weight']),
+                         running_weight=float(p['cost.running_weight']))
+
+
+class WorldModelNode(LifecycleNode):
+    def __init__(self, model=None, **kwargs):
+        super().__init__('world_model', **kwargs)
+        self.p = common.declare_params(self, PARAMS, self._on_params)
+        self._given_model = model
+        self.model = None
+        self.lock = threading.Lock()          # planner/cost vs parameter changes
+        self.plan_group = MutuallyExclusiveCallbackGroup()
+        self.io_group = MutuallyExclusiveCallbackGroup()
+        self.log = RateLimitedLog(self.get_logger(), 5.0)
+        self.state = self.goal = None         # (stamp msg, torch (D,))
+        self.state_rx = None                  # monotonic receive time of the state
+        self.planner = self.cost = None
+        self.rebuild = True
+        self.previous = None                  # last plan actions for warm start
+        self.plan_timer = None
+        self.subs = []
+        self.plan_pub = self.subgoal_pub = None
+        self.stats = {'plans': 0, 'deadline_misses': 0, 'consecutive_misses': 0,
+                      'last_compute_ms': 0.0, 'last_cost': float('nan')}
+        self.rate = common.RateMeter()
+        self.diag = common.Diagnostics(self)
+        self.diag.status(3, 'unconfigured')
+
+    # ---- parameters -------------------------------------------------------------------
+    def _on_params(self, changed):
+        trial = dict(self.p)
+        trial.update(changed)
+        if self.model is not None and set(changed) & {'planner', 'horizon', 'samples',
+                                                      'iterations', 'seed'}:
+            from jepa_ros.core.planners import make_planner
+            make_planner(trial['planner'], self.model, **planner_config(trial, self.model))
+        make_cost(trial)  # raises ValueError on a bad combination
+        with self.lock:
+            self.rebuild = True
+            if 'horizon' in changed or 'planner' in changed:
+                self.previous = None
+        if 'plan_rate' in changed and self.plan_timer is not None:
+            self.destroy_timer(self.plan_timer)
+            self.plan_timer = self.create_timer(1.0 / float(changed['plan_rate']),
+                                                self._plan_tick,
+                                                callback_group=self.plan_group)
+
+    def _build(self):
+        from jepa_ros.core.planners import make_planner
+        self.planner = make_planner(self.p['planner'], self.model,
+                                    **planner_config(self.p, self.model))
+        self.cost = make_cost(self.p)
+        self.rebuild = False
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def on_configure(self, state):
+        import torch
+        from jepa_ros_interfaces.msg import LatentState, Plan
+        torch.set_num_threads(self.p['torch_threads'])
+        try:
+            if self._given_model is not None:
+                self.model = self._given_model
+            else:
+                self.model, _ = load_world_model(self.p['checkpoint'], self.p['device'])
+            with self.lock:
+                self._build()
+        except Exception as exc:
+            self.get_logger().error(f'cannot configure: {exc}')
+            self.diag.status(2, f'configure: {exc}')
+            self.model = None
+            return FAILURE
+        self.plan_pub = self.create_lifecycle_publisher(Plan, 'jepa/plan', 10)
+        self.subgoal_pub = self.create_lifecycle_publisher(LatentState, 'jepa/subgoal', 10)
+        self.diag.status(0, 'configured')
+        return SUCCESS
+
+    def on_activate(self, state):
+        from jepa_ros_interfaces.msg import LatentState
+        self.subs = [
+            self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
+                                     callback_group=self.io_group),
+            self.create_subscription(LatentState, 'jepa/goal_state', self._on_goal,
+                                     common.LATCHED_QOS, callback_group=self.io_group),
+        ]
+        self.plan_timer = self.create_timer(1.0 / self.p['plan_rate'], self._plan_tick,
+                                            callback_group=self.plan_group)
+        self.diag.status(0, 'active')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        if self.plan_timer is not None:
+            self.destroy_timer(self.plan_timer)
+            self.plan_timer = None
+        for s in self.subs:
+            self.destroy_subscription(s)
+        self.subs = []
+        self.diag.status(1, 'inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        for pub in (self.plan_pub, self.subgoal_pub):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self.plan_pub = self.subgoal_pub = None
+        self.model = self.planner = None
+        self.diag.status(3, 'unconfigured')
+        return SUCCESS
+
+    def on_shutdown(self, state):
+        self.model = self.planner = None
+        return SUCCESS
+
+    # ---- data -------------------------------------------------------------------------
+    def _latent(self, msg, kind):
+        import torch
+        d = int(self.model.config.latent_dim)
+        if msg.level != 1 or len(msg.data) != d:
+            self.log.warn(kind, f'ignoring {kind}: level {msg.level}, {len(msg.data)} values '
+                                f'(want level 1, {d})')
+            return None
+        z = torch.tensor(msg.data, dtype=torch.float32, device=self.model.device)
+        if not torch.isfinite(z).all():
+            self.log.warn(kind, f'ignoring {kind} with non-finite values')
+            return None
+        return z
+
+    def _on_state(self, msg):
+        if self.model is None:
+            return
+        z = self._latent(msg, 'state')
+        if z is not None:
+            self.state = (msg.header, z)
+            self.state_rx = time.monotonic()
+
+    def _on_goal(self, msg):
+        if self.model is None:
+            return
+        z = self._latent(msg, 'goal')
+        if z is not None:
+            self.goal = (msg.header, z)
+            self.previous = None
+            self.get_logger().info('new goal state')
+
+    def plan_once(self):
+        """One planning step; returns the PlanResult or None (no fresh state/goal)."""
+        import torch
+        if self.model is None or self.state is None or self.goal is None:
+            return None
+        if time.monotonic() - self.state_rx > self.p['state_timeout']:
+            self.log.warn('stale', 'not planning: latent state is stale')
+            return None
+        header, s = self.state
+        _, g = self.goal
+        with self.lock:
+            if self.rebuild:
+                self._build()
+            planner, cost = self.planner, self.cost
+            warm = None
+            if self.p['warm_start'] and self.previous is not None \
+                    and self.previous.shape[0] == planner.horizon:
+                from jepa_ros.core.planners import shift_plan
+                warm = shift_plan(self.previous, 1)
+            budget = float(self.p['budget_s'])
+            name = self.p['planner']
+        t0 = time.perf_counter()
+        res = planner.plan(s, g, cost, warm_start=warm, budget_s=budget)
+        compute_ms = (time.perf_counter() - t0) * 1e3
+        actions = torch.nan_to_num(res.actions.detach(), nan=0.0).clamp(-1.0, 1.0)
+        self.previous = actions
+        self._publish(header, name, actions, res, compute_ms, budget)
+        if name == 'hierarchical' and self.subgoal_pub is not None:
+            self._publish_subgoal(header, res)
+        return res
+
+    def _publish(self, header, name, actions, res, compute_ms, budget):
+        from jepa_ros_interfaces.msg import Plan
+        msg = Plan()
+        msg.header = header
+        msg.planner = name
+        msg.horizon, msg.action_dim = int(actions.shape[0]), int(actions.shape[1])
+        msg.actions = actions.reshape(-1).cpu().numpy().astype('float32').tolist()
+        lat = res.latents.detach().reshape(-1).cpu().numpy().astype('float32')
+        msg.predicted_latents = lat.tolist()
+        c = float(res.info.get('cost', float('nan')))
+        msg.cost = c if math.isfinite(c) else float('inf')
+        msg.compute_ms = float(compute_ms)
+        self.plan_pub.publish(msg)
+        missed = compute_ms > 1e3 * budget * 1.5 or compute_ms > 1e3 / self.p['plan_rate']
+        st = self.stats
+        st['plans'] += 1
+        st['deadline_misses'] += int(missed)
+        st['consecutive_misses'] = st['consecutive_misses'] + 1 if missed else 0
+        st['last_compute_ms'], st['last_cost'] = round(compute_ms, 2), round(c, 5)
+        self.rate.tick()
+        for k, v in st.items():
+            self.diag.set(k, v)
+        self.diag.set('plan_rate_hz', f'{self.rate.rate():.2f}')
+        self.diag.set('planner', name)
+        self.diag.set('horizon', msg.horizon)
+        if st['consecutive_misses'] >= 3:
+            self.diag.status(1, f'{st["consecutive_misses"]} consecutive deadline misses')
+        else:
+            self.diag.status(0, 'planning')
+
+    def _publish_subgoal(self, header, res):
+        import torch
+        from jepa_ros_interfaces.msg import LatentState
+        sub = res.info.get('subgoal')
+        if sub is None:
+            coarse = getattr(self.planner, 'coarse', None)
+            if coarse is None:
+                return
+            with torch.no_grad():  # level-2 encoding of where the fine plan arrives
+                sub = coarse.encode(res.latents[-1:].detach())[0]
+        sub = torch.as_tensor(sub).reshape(-1).float()
+        msg = LatentState()
+        msg.header = header
+        msg.level = 2
+        msg.data = sub.cpu().numpy().tolist()
+        self.subgoal_pub.publish(msg)
+
+    def _plan_tick(self):
+        try:
+            self.plan_once()
+        except Exception as exc:  # a planner bug must not kill the node
+            self.log.warn('plan', f'planning failed: {exc!r}')
+            self.diag.status(2, f'planning failed: {exc}')
+
+
+def main(args=None):
+    run_lifecycle_node(WorldModelNode, args)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,105 @@
+"""`jepa-ros collect`: record reward-free exploration episodes, one MCAP file each.
+
+No reward and no labels are recorded for learning: images, the commands that were sent
+(Twist, physical units) and ground-truth odometry (for evaluation probes only).
+"""
+import os
+
+import numpy as np
+
+WORLDS = ('two_rooms', 'reach')
+
+
+def add_arguments(parser):
+    parser.add_argument('--world', default='two_rooms', help=f'one of {", ".join(WORLDS)}')
+    parser.add_argument('--episodes', type=int, default=10, help='number of episodes')
+    parser.add_argument('--steps', type=int, default=200, help='frames per episode')
+    parser.add_argument('--out', required=True, help='output folder (created if missing)')
+    parser.add_argument('--seed', type=int, default=0, help='episode i uses seed + i')
+    parser.add_argument('--image-size', type=int, default=64, help='square image side (px)')
+    parser.add_argument('--push-prob', type=float, default=0.0,
+                        help='two_rooms: chance per step of a random shove')
+    parser.add_argument('--push-scale', type=float, default=0.3,
+                        help='two_rooms: shove size (m/s, std dev)')
+    parser.add_argument('--door-block-prob', type=float, default=0.0,
+                        help='two_rooms: chance per episode that the door is blocked')
+    parser.add_argument('--action-mode', default='holonomic',
+                        help='two_rooms: holonomic or diff_drive')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace episode files that already exist')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+
+
+def env_kwargs(args):
+    """Validated make_env keyword arguments from parsed CLI arguments."""
+    if args.world not in WORLDS:
+        raise ValueError(f'--world must be one of {WORLDS}, got {args.world!r}')
+    if args.episodes < 1 or args.steps < 2:
+        raise ValueError('--episodes must be >= 1 and --steps >= 2')
+    if not 16 <= args.image_size <= 512:
+        raise ValueError(f'--image-size must be in [16, 512], got {args.image_size}')
+    kwargs = {'image_size': args.image_size}
+    if args.world == 'two_rooms':
+        for name in ('push_prob', 'door_block_prob'):
+            value = getattr(args, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f'--{name.replace("_", "-")} must be in [0, 1], got {value}')
+        if args.push_scale < 0:
+            raise ValueError(f'--push-scale must be >= 0, got {args.push_scale}')
+        kwargs.update(push_prob=args.push_prob, push_scale=args.push_scale,
+                      door_block_prob=args.door_block_prob, action_mode=args.action_mode)
+    elif args.push_prob or args.door_block_prob or args.action_mode != 'holonomic':
+        raise ValueError('--push-prob, --door-block-prob and --action-mode are two_rooms '
+                         'options')
+    return kwargs
+
+
+def episode_path(out, seed, index):
+    return os.path.join(out, f'episode_s{seed}_{index:05d}.mcap')
+
+
+def collect_episode(env, policy, steps, seed):
+    """Run one episode; returns (images, actions, states, info of the last step)."""
+    obs, info = env.reset(seed=seed)
+    policy.reset()
+    images, actions, states = [], [], []
+    for _ in range(steps):
+        action = policy(obs)
+        images.append(obs)
+        actions.append(action)
+        states.append(info['state'])
+        obs, _, _, _, info = env.step(action)
+    return np.stack(images), np.stack(actions), np.stack(states), info
+
+
+def run(args):
+    from tqdm import tqdm
+
+    from jepa_ros.data.episodes import write_episode
+    from jepa_ros.sim import make_env
+    from jepa_ros.sim.exploration import ExplorationPolicy
+
+    kwargs = env_kwargs(args)
+    paths = [episode_path(args.out, args.seed, i) for i in range(args.episodes)]
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not args.overwrite:
+        raise FileExistsError(f'{len(existing)} episode file(s) exist already, e.g. '
+                              f'{existing[0]} (use --overwrite or another --seed/--out)')
+    os.makedirs(args.out, exist_ok=True)
+    env = make_env(args.world, **kwargs)
+    meta = dict(env.data_meta(), source='jepa-ros collect', policy='ExplorationPolicy')
+    rng = np.random.default_rng(args.seed)
+    policy = ExplorationPolicy(env.action_space.shape[0], rng)
+    crossed = 0
+    try:
+        for i, path in enumerate(tqdm(paths, desc='episodes', unit='ep', disable=args.quiet)):
+            images, actions, states, _ = collect_episode(env, policy, args.steps, args.seed + i)
+            if args.world == 'two_rooms':
+                crossed += len({env.layout.room_of(s) for s in states}) > 1
+            write_episode(path, images, actions, states, dict(meta, seed=args.seed + i))
+    finally:
+        env.close()
+    print(f'wrote {len(paths)} episodes x {args.steps} frames to {args.out}')
+    if args.world == 'two_rooms':
+        print(f'episodes that crossed the door: {crossed}/{len(paths)}')
+    return 0

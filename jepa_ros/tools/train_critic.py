@@ -1,0 +1,83 @@
+"""`jepa-ros train critic --data DIR --ckpt WM --out FILE`: cost-to-go from episodes.
+
+Encodes every recorded frame with the world model's encoder, then trains the critic on
+hindsight goals from the same episode with Bellman targets through the predictor (see
+jepa_ros/core/critic.py). No labels, no reward, no simulator.
+"""
+import os
+import time
+
+import torch
+
+
+def add_arguments(parser):
+    parser.add_argument('--data', required=True, help='folder (or file/glob) of MCAP episodes')
+    parser.add_argument('--ckpt', required=True, help='world model checkpoint')
+    parser.add_argument('--out', required=True, help='critic checkpoint to write')
+    parser.add_argument('--steps', type=int, default=3000, help='gradient steps')
+    parser.add_argument('--batch-size', type=int, default=256)
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--hidden', type=int, default=256)
+    parser.add_argument('--max-offset', type=int, default=200,
+                        help='longest hindsight gap (steps) between a frame and its goal')
+    parser.add_argument('--td-start', type=int, default=300,
+                        help='steps of pure hindsight regression before Bellman targets')
+    parser.add_argument('--time-limit', type=float, default=None,
+                        help='stop training after this many seconds')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='auto', help='auto, cpu or cuda')
+
+
+def pick_device(name):
+    if name == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError('--device cuda asked for but CUDA is not available')
+    return name
+
+
+def encode_episodes(model, episodes, batch=256):
+    """[(latents (T,D), actions (T,A))] on the model's device."""
+    out = []
+    with torch.no_grad():
+        for ep in episodes:
+            z = torch.cat([model.encode(ep.images[i:i + batch])
+                           for i in range(0, len(ep.images), batch)])
+            out.append((z, torch.as_tensor(ep.actions, dtype=torch.float32, device=z.device)))
+    return out
+
+
+def run(args):
+    from jepa_ros.core.checkpoint import load_checkpoint, save_checkpoint
+    from jepa_ros.core.critic import CriticConfig, CriticTrainConfig, train_critic
+    from jepa_ros.data.episodes import load_episodes
+
+    for name in ('steps', 'batch_size', 'hidden', 'max_offset'):
+        if getattr(args, name) < 1:
+            raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
+    if not os.path.exists(args.ckpt):
+        raise FileNotFoundError(f'world model checkpoint {args.ckpt} not found')
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+    device = pick_device(args.device)
+    model, _ = load_checkpoint(args.ckpt, map_location=device)
+    t0 = time.perf_counter()
+    episodes = load_episodes(args.data)
+    latents = encode_episodes(model, episodes)
+    frames = sum(len(z) for z, _ in latents)
+    print(f'encoded {len(latents)} episodes, {frames} frames in '
+          f'{time.perf_counter() - t0:.1f}s on {device}')
+    cfg = CriticConfig(latent_dim=latents[0][0].shape[1], hidden=args.hidden)
+    tc = CriticTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                           max_offset=args.max_offset, td_start=args.td_start, seed=args.seed,
+                           time_limit_s=args.time_limit)
+
+    def log(step, stats):
+        print(f'step {step:5d} loss {stats["loss"]:.4f}', flush=True)
+
+    critic, stats = train_critic(latents, model, cfg, tc, log=log)
+    save_checkpoint(args.out, critic, kind='critic', extra={
+        'world_model': os.path.abspath(args.ckpt), 'data': os.path.abspath(args.data),
+        'episodes': len(latents), 'frames': frames, 'train': tc, 'final': stats})
+    print(f'wrote {args.out} ({stats["steps"]} steps, loss {stats["loss"]:.4f}, '
+          f'{time.perf_counter() - t0:.0f}s)')
+    return 0

@@ -1,0 +1,187 @@
+"""perception -> world_model -> actor over real DDS (loopback), graph in ANOTHER process.
+
+A tiny randomly initialised world model (the real classes, weights scattered so actions
+matter) is saved as a checkpoint; `jepa_ros.nodes.graph.start_graph` runs the three
+model-holding nodes in a subprocess; this process plays camera, goal and operator.
+"""
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+torch = pytest.importorskip('torch')
+from geometry_msgs.msg import Twist  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter, parameter_value_to_python  # noqa: E402
+from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from jepa_ros.nodes import common  # noqa: E402
+from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
+
+SIZE = 16
+GRAPH = textwrap.dedent('''
+    import sys, time
+    from jepa_ros.nodes.graph import start_graph
+    ck = sys.argv[1]
+    ov = {n: {'checkpoint': ck} for n in ('perception', 'world_model', 'actor')}
+    ov['world_model'].update(planner='cem', horizon=8, plan_rate=5.0, budget_s=0.1,
+                             samples=64, iterations=3)
+    g = start_graph('two_rooms', only=('perception', 'world_model', 'actor'), overrides=ov)
+    print('GRAPH', g.active, flush=True)
+    try:
+        while g.alive():
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        g.stop()
+''')
+
+
+def tiny_checkpoint(path):
+    from jepa_ros.core.checkpoint import save_checkpoint
+    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
+    torch.manual_seed(3)
+    cfg = WorldModelConfig(image_size=SIZE, latent_dim=8, encoder_channels=[4, 4],
+                           predictor_hidden=16, action_scale=[0.5, 0.5])
+    model = WorldModel(cfg)
+    with torch.no_grad():  # an untrained predictor ignores actions; make them matter
+        for p in model.predictor.parameters():
+            p.normal_(0.0, 0.5)
+    save_checkpoint(path, model)
+    return path
+
+
+@pytest.fixture(scope='module')
+def graph(tmp_path_factory):
+    ck = tiny_checkpoint(str(tmp_path_factory.mktemp('ck') / 'tiny.pt'))
+    proc = subprocess.Popen([sys.executable, '-c', GRAPH, ck], env=dict(os.environ))
+    rclpy.init()
+    node = Node('graph_test')
+    yield proc, node
+    node.destroy_node()
+    rclpy.shutdown()
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def spin_for(node, seconds, tick=None, period=0.05):
+    end = time.monotonic() + seconds
+    next_tick = 0.0
+    while time.monotonic() < end:
+        if tick is not None and time.monotonic() >= next_tick:
+            tick()
+            next_tick = time.monotonic() + period
+        rclpy.spin_once(node, timeout_sec=0.01)
+
+
+def spin_until(node, pred, timeout, tick=None):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not pred():
+        spin_for(node, 0.05, tick)
+    return pred()
+
+
+def image(rng):
+    return common.rgb_to_image(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
+
+
+def param_call(node, client, fut):
+    assert spin_until(node, fut.done, 10), 'parameter service did not answer'
+    return fut.result()
+
+
+def test_graph_params_plans_and_bad_images(graph):
+    proc, node = graph
+    rng = np.random.default_rng(0)
+    plans, states, cmds = [], [], []
+    node.create_subscription(Plan, 'jepa/plan', plans.append, 10)
+    node.create_subscription(LatentState, 'jepa/state', states.append, 10)
+    node.create_subscription(Twist, 'cmd_vel', cmds.append, 10)
+    cam = node.create_publisher(Image, 'camera/image_raw', common.SENSOR_QOS)
+    goal = node.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+    wm = AsyncParameterClient(node, 'world_model')
+    assert wm.wait_for_services(timeout_sec=60), 'world_model never came up'
+    assert spin_until(node, lambda: cam.get_subscription_count() > 0
+                      and goal.get_subscription_count() > 0, 30), 'perception not subscribed'
+    goal.publish(image(rng))
+
+    def camera_tick():
+        msg = image(rng)
+        msg.header.stamp = node.get_clock().now().to_msg()
+        cam.publish(msg)
+
+    assert spin_until(node, lambda: len(plans) >= 3, 30, camera_tick), 'no plans'
+    assert proc.poll() is None
+    assert plans[-1].horizon == 8 and plans[-1].action_dim == 2
+    assert len(plans[-1].actions) == 16 and len(plans[-1].predicted_latents) == 8 * 8
+    # plans are stamped with the image the state came from
+    stamps = {(s.header.stamp.sec, s.header.stamp.nanosec) for s in states}
+    assert (plans[-1].header.stamp.sec, plans[-1].header.stamp.nanosec) in stamps
+
+    # --- out-of-range / wrong values refused with a reason, old value kept -----------
+    res = param_call(node, wm, wm.set_parameters([Parameter('horizon', value=0)]))
+    reason = res.results[0].reason
+    assert not res.results[0].successful and 'horizon' in reason
+    assert 'range' in reason or 'minimum' in reason
+    res = param_call(node, wm, wm.set_parameters([Parameter('planner', value='magic')]))
+    assert not res.results[0].successful and 'magic' in res.results[0].reason
+    res = param_call(node, wm, wm.set_parameters([Parameter('cost.goal.weight',
+                                                            value=float('nan'))]))
+    assert not res.results[0].successful and 'finite' in res.results[0].reason
+    got = param_call(node, wm, wm.get_parameters(['horizon', 'planner']))
+    assert [parameter_value_to_python(v) for v in got.values] == [8, 'cem']
+
+    # --- live changes change the plans ------------------------------------------------
+    def mean_abs(ps):
+        return float(np.mean([np.abs(np.asarray(p.actions)).mean() for p in ps]))
+    base = mean_abs(plans[-3:])
+    assert base > 0.05, 'plans do not use the actions (test model too flat)'
+    res = param_call(node, wm, wm.set_parameters([Parameter('horizon', value=4)]))
+    assert res.results[0].successful
+    plans.clear()
+    assert spin_until(node, lambda: len([p for p in plans if p.horizon == 4]) >= 2, 20,
+                      camera_tick), 'horizon change never reached the plans'
+    res = param_call(node, wm, wm.set_parameters(
+        [Parameter('cost.action_magnitude.weight', value=1000.0),
+         Parameter('cost.goal.weight', value=0.001)]))
+    assert all(r.successful for r in res.results)
+    plans.clear()
+    assert spin_until(node, lambda: len(plans) >= 3, 20, camera_tick)
+    spin_for(node, 0.6, camera_tick)  # the plan in flight may predate the change
+    assert mean_abs(plans[-2:]) < 0.5 * base, (base, mean_abs(plans[-2:]))
+
+    # --- commands: finite and within the actor's limits ---------------------------------
+    assert cmds, 'actor published nothing'
+    for c in cmds:
+        v = [c.linear.x, c.linear.y, c.linear.z, c.angular.x, c.angular.y, c.angular.z]
+        assert all(math.isfinite(x) for x in v)
+        assert math.hypot(c.linear.x, c.linear.y) <= 0.5 + 1e-6
+
+    # --- bad images: rejected, node keeps going -------------------------------------
+    bad = [image(rng) for _ in range(4)]
+    bad[0].encoding = '32FC1'
+    bad[1].data = bytes(bad[1].data)[:-5]
+    bad[2].step = 7
+    bad[3].height = bad[3].width = 0
+    bad[3].data = b''
+    for b in bad:
+        cam.publish(b)
+        spin_for(node, 0.05)
+    wrong_size = common.rgb_to_image(np.zeros((SIZE + 1, SIZE, 3), np.uint8))
+    cam.publish(wrong_size)
+    states.clear()
+    assert spin_until(node, lambda: len(states) >= 3, 10, camera_tick), \
+        'perception stopped after bad images'
+    assert proc.poll() is None
