@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
@@ -116,6 +115,7 @@ def test_images_arrive_at_the_configured_rate(bridge):
     t0 = time.monotonic()
     client.spin_for(3.0)
     rate = (len(client.images) - start) / (time.monotonic() - t0)
+    print(f'camera rate over DDS: {rate:.2f} Hz (configured {CAMERA_RATE})')
     assert abs(rate - CAMERA_RATE) <= 0.3 * CAMERA_RATE, f'{rate:.1f} Hz vs {CAMERA_RATE}'
     msg = client.images[-1][1]
     assert (msg.height, msg.width, msg.encoding, msg.step) == (48, 48, 'rgb8', 144)
@@ -156,6 +156,8 @@ def test_watchdog_stops_the_robot_when_commands_stop(bridge):
     assert wait_for(lambda: client.odoms[-1][1].twist.twist.linear.x == 0.0
                     and client.odoms[-1][0] > t_last, 5, client.node)
     stopped_after = client.odoms[-1][0] - t_last
+    print(f'watchdog: robot stopped {stopped_after:.3f} s after the last command '
+          f'(cmd_timeout {CMD_TIMEOUT})')
     # cmd_timeout plus one control period plus delivery; loose on a shared 2-core machine.
     assert CMD_TIMEOUT - 0.1 <= stopped_after <= CMD_TIMEOUT + 0.6, stopped_after
     pos = client.odoms[-1][1].pose.pose.position.x

@@ -147,3 +147,14 @@ def test_bad_input(env):
         make_env('two_rooms', push_prob=2.0)
     with pytest.raises(ValueError, match='unknown world'):
         make_env('mars')
+
+
+def test_exploration_is_correlated_and_crosses_the_door(env):
+    from jepa_ros.sim.exploration import ExplorationPolicy, exploration_stats
+    policy = ExplorationPolicy(2, np.random.default_rng(0))
+    actions = np.stack([policy() for _ in range(2000)])
+    assert actions.min() >= -1 and actions.max() <= 1 and actions.std() > 0.3
+    lag1 = np.corrcoef(actions[:-1, 0], actions[1:, 0])[0, 1]
+    assert lag1 > 0.7  # smooth, unlike white noise (lag-1 correlation ~0)
+    stats = exploration_stats(env, episodes=8, steps=200, seed=0)
+    assert stats['door_crossing_fraction'] > 0 and stats['coverage_all'] > 0.6

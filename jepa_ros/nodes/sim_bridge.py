@@ -132,12 +132,12 @@ class SimStepper:
         env = self.env
         if self.world == 'reach':
             s = float(_env_attr(env, ('max_ee_speed',), 0.2))
-            return np.full(3, s, dtype=np.float32)
+            return np.full(3, s, dtype=np.float64)
         lin = float(_env_attr(env, ('max_linear_speed', 'max_speed'), 0.6))
         if self.drive == 'diff_drive':
             ang = float(_env_attr(env, ('max_angular_speed',), 2.0))
-            return np.array([lin, ang], dtype=np.float32)
-        return np.array([lin, lin], dtype=np.float32)
+            return np.array([lin, ang], dtype=np.float64)
+        return np.array([lin, lin], dtype=np.float64)
 
     def metadata(self):
         """The `jepa_ros` metadata (see jepa_ros.data.episodes) describing this world."""

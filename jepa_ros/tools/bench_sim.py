@@ -49,8 +49,8 @@ def main(argv=None):
                  [[f'{stats["door_crossing_fraction"]:.2f}', f'{stats["coverage_all"]:.2f}',
                    f'{stats["coverage_episode"]:.2f}']]),
         '',
-        'Coverage: fraction of a 10x10 grid of cells over the 3 m x 3 m arena visited by the '
-        'robot centre (cells inside walls count as unvisitable, so 1.0 is not reachable).',
+        'Coverage: fraction of a 10x10 grid of 0.3 m cells over the arena visited by the '
+        'robot centre. Door-crossing fraction: episodes whose robot was in both rooms.',
     ])
     if not args.no_write:
         path = write_section('sim', 'Simulation speed and exploration',

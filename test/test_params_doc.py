@@ -1,0 +1,32 @@
+"""`jepa-ros params` covers every node's PARAMS; every config/<node>.yaml matches them."""
+import importlib
+import os
+
+import yaml
+
+from jepa_ros.nodes.graph import CONFIG_DIR, load_stack, module_available
+from jepa_ros.tools import params_doc
+
+
+def test_reference_lists_every_parameter_of_every_node():
+    text = params_doc.reference()
+    for spec in load_stack()['nodes']:
+        if not module_available(spec['module']):
+            continue
+        assert f'### `{spec["name"]}`' in text
+        for p in importlib.import_module(spec['module']).PARAMS:
+            assert f'| `{p.name}` |' in text, (spec['name'], p.name)
+
+
+def test_config_files_only_set_declared_valid_parameters():
+    for spec in load_stack()['nodes']:
+        path = os.path.join(CONFIG_DIR, spec.get('params') or '')
+        if not spec.get('params') or not os.path.exists(path) \
+                or not module_available(spec['module']):
+            continue
+        with open(path) as f:
+            values = yaml.safe_load(f)[spec['name']]['ros__parameters']
+        specs = {p.name: p for p in importlib.import_module(spec['module']).PARAMS}
+        for name, value in values.items():
+            assert name in specs, f'{path}: {name} is not a parameter of {spec["name"]}'
+            assert specs[name].validate(value) is None, (path, name, value)
