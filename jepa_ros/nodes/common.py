@@ -160,7 +160,8 @@ def image_to_rgb(msg, expect_hw=None):
         arr = arr[:, :, 2::-1]
     else:
         arr = arr[:, :, :3]
-    return np.ascontiguousarray(arr)
+    # Always a writable copy: the message buffer is read-only and torch warns on it.
+    return np.array(arr, dtype=np.uint8, order='C', copy=True)
 
 
 def rgb_to_image(arr, stamp=None, frame_id='camera'):
