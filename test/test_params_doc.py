@@ -30,3 +30,10 @@ def test_config_files_only_set_declared_valid_parameters():
         for name, value in values.items():
             assert name in specs, f'{path}: {name} is not a parameter of {spec["name"]}'
             assert specs[name].validate(value) is None, (path, name, value)
+
+
+def test_readme_parameter_reference_is_current():
+    """README's reference is generated; regenerate with `jepa-ros params --update-readme`."""
+    with open(params_doc.README) as f:
+        readme = f.read()
+    assert params_doc.readme_section(params_doc.reference()) in readme

@@ -3,14 +3,39 @@
 Parameters are data (common.ParamSpec lists), so this needs no running ROS graph.
 """
 import importlib
+import os
 
 from jepa_ros.nodes import common
 from jepa_ros.nodes.graph import STACK_FILE, load_stack, module_available
 
 
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), 'README.md')
+BEGIN, END = '<!-- BEGIN PARAMS -->', '<!-- END PARAMS -->'
+
+
 def add_arguments(parser):
     parser.add_argument('--output', '-o', default=None,
                         help='write the markdown here instead of printing it')
+    parser.add_argument('--update-readme', action='store_true',
+                        help='rewrite the parameter reference section of README.md')
+
+
+def readme_section(text):
+    """The generated block as it stands in README.md (headings one level down)."""
+    body = text.replace('# Parameter reference\n\n', '', 1).replace('### `', '#### `')
+    return f'{BEGIN}\n{body.strip()}\n{END}'
+
+
+def update_readme(path=README):
+    with open(path) as f:
+        readme = f.read()
+    if BEGIN not in readme or END not in readme:
+        raise ValueError(f'{path} has no {BEGIN} ... {END} block')
+    head, rest = readme.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(path, 'w') as f:
+        f.write(head + readme_section(reference()) + tail)
 
 
 def reference(stack_file=STACK_FILE):
@@ -34,7 +59,10 @@ def reference(stack_file=STACK_FILE):
 
 def run(args):
     text = reference()
-    if args.output:
+    if args.update_readme:
+        update_readme()
+        print(f'updated {README}')
+    elif args.output:
         with open(args.output, 'w') as f:
             f.write(text)
         print(f'wrote {args.output}')
