@@ -274,15 +274,18 @@ class ActorNode(LifecycleNode):
         self.cmd_pub.publish(self._twist(out))
         self.counts['ticks'] += 1
         self.counts[src] += 1
-        if reason != self.last_reason:
-            self.get_logger().info(f'command source: {src} ({reason})')
-            self.last_reason = reason
         for k, v in self.counts.items():
             self.diag.set(k, v)
         self.diag.set('source', src)
         self.diag.set('reason', reason)
         self.diag.set('sanitised', self.shaper.sanitised)
         self.diag.status(0 if src != cmdlib.SOURCE_STOP else 1, f'{src}: {reason}')
+        if reason != self.last_reason:
+            # A change of source (perception stale, planner dead -> Mode-1, back to plans)
+            # goes out on /diagnostics at once, not at the next 1 Hz report.
+            self.get_logger().info(f'command source: {src} ({reason})')
+            self.last_reason = reason
+            self.diag.publish()
 
     @staticmethod
     def _twist(v):

@@ -103,12 +103,13 @@ def declare_params(node, specs, on_change=None):
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
             changed[p.name] = p.value
-        values.update(changed)
         if on_change and changed:
+            # The node's own check comes first: a refused set must leave `values` untouched.
             try:
                 on_change(changed)
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
+        values.update(changed)
         return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(_on_set)
@@ -333,3 +334,27 @@ def spin_until_shutdown(executor, period_s=0.1):
             if rclpy.ok(context=executor.context):
                 raise
             break
+
+
+# ---- waiting on a graph (appended by "integration") -------------------------------------
+def spin_until(node, pred, timeout_s, tick=None, period_s=0.02):
+    """Spin `node` (its context's default executor) until `pred()` is true or `timeout_s`
+    passes; `tick()` (if given) runs between spins. Returns the final `pred()`.
+
+    For tests and tools that wait on discovery, answers or messages: never a fixed sleep."""
+    import rclpy
+    end = time.monotonic() + float(timeout_s)
+    while not pred():
+        if time.monotonic() >= end:
+            return bool(pred())
+        if tick is not None:
+            tick()
+        rclpy.spin_once(node, timeout_sec=period_s)
+    return True
+
+
+def wait_future(node, fut, timeout_s):
+    """Spin until the rclpy future is done; its result, or TimeoutError."""
+    if not spin_until(node, fut.done, timeout_s):
+        raise TimeoutError(f'no answer within {timeout_s} s')
+    return fut.result()

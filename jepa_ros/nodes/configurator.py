@@ -8,7 +8,9 @@ horizon (the paper's configurator module).
 * Owns `mode`, `horizon`, `planner` and cost weights: pushes them to world_model / actor
   through their parameter services, and re-pushes whenever a node's values differ (e.g. after
   a restart), checked every `sync_period_s`.
-* Repeated planner deadline misses (Plan.compute_ms over the budget) switch to Mode-1.
+* Repeated planner deadline misses (Plan.compute_ms over the budget) switch to Mode-1;
+  the switch is logged, shown in /diagnostics (mode, mode_reason) and in the message of the
+  goal that was running.
 """
 import json
 import threading
@@ -41,6 +43,8 @@ PARAMS = [
                      'to world_model', min=0.0, max=1e4),
     common.ParamSpec('cost.action_smoothness.weight', 0.0, 'action smoothness weight pushed '
                      'to world_model', min=0.0, max=1e4),
+    common.ParamSpec('cost.critic.weight', 0.0, 'critic cost-to-go weight pushed to '
+                     'world_model (needs its critic_checkpoint)', min=0.0, max=1e4),
     common.ParamSpec('success_energy', 0.02, 'goal reached when the latent energy is below '
                      'this', min=0.0, max=1e6),
     common.ParamSpec('use_sim_success', True, 'also succeed when sim_bridge ~/goal_status '
@@ -61,7 +65,9 @@ PARAMS = [
 ]
 
 WORLD_MODEL_KEYS = ['planner', 'horizon', 'budget_s', 'cost.goal.weight',
-                    'cost.action_magnitude.weight', 'cost.action_smoothness.weight']
+                    'cost.action_magnitude.weight', 'cost.action_smoothness.weight',
+                    'cost.critic.weight']
+PENDING_TIMEOUT_S = 3.0   # a parameter call unanswered this long is dropped and retried
 ACTOR_KEYS = ['mode']
 
 
@@ -87,6 +93,8 @@ class ConfiguratorNode(Node):
         self.goal_rx = 0.0              # monotonic receive time of the goal latent
         self.misses = 0
         self.mode_reason = 'initial'
+        self.mode_events = []           # (monotonic time, mode, reason) of every switch
+        self.sync_lock = threading.Lock()
         self.current = None             # running goal handle
         self.goal_pub = self.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
         self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
@@ -108,7 +116,7 @@ class ConfiguratorNode(Node):
         self.action = ActionServer(self, ReachGoal, 'reach_goal', self._execute,
                                    goal_callback=self._on_goal_request,
                                    handle_accepted_callback=self._on_accepted,
-                                   cancel_callback=lambda _: CancelResponse.ACCEPT,
+                                   cancel_callback=self._on_cancel,
                                    callback_group=self.cb)
         self.ReachGoal = ReachGoal
         self.diag = common.Diagnostics(self)
@@ -118,6 +126,7 @@ class ConfiguratorNode(Node):
 
     # ---- parameters and pushing -------------------------------------------------------
     def _on_params(self, changed):
+        self.p.update(changed)  # accepted (nothing here refuses): sync() pushes the new values
         if 'mode' in changed:
             self.mode_reason = 'set by parameter'
             self.misses = 0
@@ -128,19 +137,35 @@ class ConfiguratorNode(Node):
         return {k: self.p[k] for k in keys}
 
     def sync(self):
-        """Compare managed parameters of each target with ours; push the differences."""
-        for target, client in self.param_clients.items():
-            if target in self.pending or not client.services_are_ready():
-                continue
-            want = self._wanted(target)
-            fut = client.get_parameters(list(want))
-            self.pending[target] = fut
-            fut.add_done_callback(lambda f, t=target, w=want: self._compare(t, w, f))
+        """Compare managed parameters of each target with ours; push the differences.
+
+        A target that restarted (fresh defaults) or drifted is corrected on the next
+        check; a call left unanswered (node died mid-call) is dropped after
+        PENDING_TIMEOUT_S so the next check asks again."""
+        now = time.monotonic()
+        with self.sync_lock:
+            for target, client in self.param_clients.items():
+                since = self.pending.get(target)
+                if since is not None and now - since < PENDING_TIMEOUT_S:
+                    continue
+                self.pending.pop(target, None)
+                if not client.services_are_ready():
+                    continue
+                want = self._wanted(target)
+                self.pending[target] = now
+                fut = client.get_parameters(list(want))
+                fut.add_done_callback(
+                    lambda f, t=target, w=want, n=now: self._compare(t, w, f, n))
         self.diag.set('mode', self.p['mode'])
         self.diag.set('mode_reason', self.mode_reason)
         self.diag.set('consecutive_deadline_misses', self.misses)
 
-    def _compare(self, target, want, fut):
+    def _release(self, target, token):
+        with self.sync_lock:
+            if self.pending.get(target) == token:
+                self.pending.pop(target, None)
+
+    def _compare(self, target, want, fut, token):
         try:
             values = fut.result().values
             have = {k: parameter_value_to_python(v) for k, v in zip(want, values)}
@@ -148,17 +173,18 @@ class ConfiguratorNode(Node):
             have = {}
         diff = {k: v for k, v in want.items() if have.get(k) != v}
         if not diff:
-            self.pending.pop(target, None)
+            self._release(target, token)
             return
         params = [Parameter(k, value=v) for k, v in diff.items()]
         sfut = self.param_clients[target].set_parameters(params)
 
         def done(f):
-            self.pending.pop(target, None)
+            self._release(target, token)
             try:
                 for k, r in zip(diff, f.result().results):
                     if not r.successful:
-                        self.get_logger().error(f'{target} refused {k}={diff[k]!r}: {r.reason}')
+                        self.get_logger().error(f'{target} refused {k}={diff[k]!r}: {r.reason}',
+                                                throttle_duration_sec=10.0)
             except Exception as exc:
                 self.get_logger().warning(f'pushing to {target} failed: {exc!r}')
                 return
@@ -172,6 +198,7 @@ class ConfiguratorNode(Node):
         if not res.successful:
             return False, res.reason
         self.mode_reason = reason
+        self.mode_events.append((time.monotonic(), mode, reason))
         self.get_logger().warning(f'mode -> {mode}: {reason}')
         self.diag.status(1 if mode == 'mode1' else 0, f'{mode}: {reason}')
         return True, f'mode {mode}: {reason}'
@@ -220,6 +247,12 @@ class ConfiguratorNode(Node):
         if previous is not None and previous.is_active:
             self.get_logger().info('new goal preempts the running one')
         handle.execute()
+
+    def _on_cancel(self, handle):
+        # Hold the robot at once; the goal's loop reports `canceled` on its next tick.
+        if handle is self.current:
+            self._hold(False)
+        return CancelResponse.ACCEPT
 
     def _hold(self, enabled):
         """Enable or hold the actor (zero command) through its parameter service."""
@@ -296,10 +329,13 @@ class ConfiguratorNode(Node):
                 handle.abort()
                 result.message = f'timed out after {timeout:.1f} s (energy {energy:.4f})'
                 break
-            if not rclpy.ok():
+            if not self.context.ok():
                 handle.abort()
                 result.message = 'shutting down'
                 break
+        switches = [f'switched to {m}: {r}' for t, m, r in self.mode_events if t >= started]
+        if switches:
+            result.message += '; ' + '; '.join(switches)
         result.final_energy = float(energy)
         result.steps = steps
         return result

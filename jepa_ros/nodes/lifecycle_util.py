@@ -36,14 +36,20 @@ def _share_dir():
 
 
 def autostart(node):
-    """configure + activate; True when the node ends up active (errors are logged)."""
+    """configure + activate; True when the node ends up active (errors are logged).
+
+    A signal that shuts the context down during configure (loading a checkpoint takes
+    seconds) is a shutdown, not a configuration error: nothing is logged then.
+    """
     ret = node.trigger_configure()
     if ret != SUCCESS:
-        node.get_logger().error('configure failed: the node stays unconfigured')
+        if node.context.ok():
+            node.get_logger().error('configure failed: the node stays unconfigured')
         return False
     ret = node.trigger_activate()
     if ret != SUCCESS:
-        node.get_logger().error('activate failed: the node stays inactive')
+        if node.context.ok():
+            node.get_logger().error('activate failed: the node stays inactive')
         return False
     return True
 
@@ -65,24 +71,59 @@ class RateLimitedLog:
             self.suppressed[key] = self.suppressed.get(key, 0) + 1
 
 
+def drain_executor(executor, timeout_sec=2.0):
+    """Stop `executor` and collect what its callbacks raised while the context went down.
+
+    A multi-threaded executor hands callback errors back on a later spin; a timer that
+    published just as SIGTERM invalidated the context leaves such an error behind, which
+    rclpy prints at garbage collection ("exception was never retrieved"). After a shutdown
+    those errors are the shutdown itself: they are fetched and dropped here.
+    """
+    try:
+        executor.shutdown(timeout_sec=timeout_sec)
+    except Exception:  # an executor of a dead context: nothing left to stop
+        pass
+    for future in list(getattr(executor, '_futures', ())):
+        if future.done():
+            future.exception()
+
+
 def run_lifecycle_node(node_cls, args=None, executor_threads=2):
-    """main() body shared by the lifecycle nodes: init, autostart, spin until shutdown."""
+    """main() body shared by the lifecycle nodes: init, autostart, spin until shutdown.
+
+    SIGINT and SIGTERM (rclpy's handlers shut the context down) end the process with
+    exit code 0 and no traceback, whenever they arrive after rclpy.init: while the node
+    is constructed, during autostart (checkpoint loading) or while timers publish. A
+    signal before rclpy.init (module imports) gets the default action (-SIGTERM / -2).
+    """
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from jepa_ros.nodes.common import spin_until_shutdown
     rclpy.init(args=args)
-    node = None
+    node = ex = None
     try:
+        # The executor first: creating it needs a valid context, and node construction
+        # plus autostart are the slow part a signal is most likely to interrupt.
+        ex = MultiThreadedExecutor(num_threads=executor_threads)
         node = node_cls()
+        ex.add_node(node)
         if node.get_parameter('autostart').value:
             autostart(node)
-        ex = MultiThreadedExecutor(num_threads=executor_threads)
-        ex.add_node(node)
-        while rclpy.ok():
-            ex.spin_once(timeout_sec=0.1)
+        spin_until_shutdown(ex)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # The context was shut down under a running call (a signal): that is the exit.
     finally:
+        if ex is not None:
+            drain_executor(ex)
         if node is not None:
-            node.destroy_node()
+            try:
+                node.destroy_node()
+            except Exception:  # destroying entities of a dead context
+                if rclpy.ok():
+                    raise
         if rclpy.ok():
             rclpy.shutdown()

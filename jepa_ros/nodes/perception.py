@@ -34,28 +34,60 @@ PARAMS = [
 ]
 
 
+# Why an image was refused (counted per kind on /diagnostics, logged per kind).
+REJECT_KINDS = ('encoding', 'empty', 'step', 'truncated', 'size', 'nonfinite', 'other')
+
+
+def classify_bad_image(msg, image_size, resize=False):
+    """The REJECT_KINDS entry for an Image that common.image_to_rgb refused (same order
+    of checks): encoding, empty, step (< width*channels), truncated (data length is not
+    step*height), size (not the model input size), else other."""
+    channels = common._CHANNELS.get(str(msg.encoding).lower())
+    if channels is None:
+        return 'encoding'
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h <= 0 or w <= 0:
+        return 'empty'
+    if step < w * channels:
+        return 'step'
+    if len(msg.data) != step * h:
+        return 'truncated'
+    if not resize and (h, w) != (image_size, image_size):
+        return 'size'
+    return 'other'
+
+
 def load_world_model(path, device='cpu'):
     """(model, extra) or CheckpointError/ImportError with a clear message."""
     from jepa_ros.core.checkpoint import load_checkpoint
     return load_checkpoint(resolve_path(path), map_location=device, kind='world_model')
 
 
+class NonFiniteLatent(common.ImageError):
+    """A well-formed image whose latent is not finite (a broken model, not the camera)."""
+
+
 class PerceptionNode(LifecycleNode):
     def __init__(self, model=None, **kwargs):
         super().__init__('perception', **kwargs)
-        self.p = common.declare_params(self, PARAMS)
+        self.p = common.declare_params(self, PARAMS, self._on_params)
         self._given_model = model     # bringup/tests may hand in a model instead of a file
         self.model = None
         self.lock = threading.Lock()
         self.group = MutuallyExclusiveCallbackGroup()
         self.log = RateLimitedLog(self.get_logger(), self.p['log_period_s'])
         self.counts = {'frames': 0, 'goals': 0, 'rejected': 0}
+        self.rejected_by_kind = {k: 0 for k in REJECT_KINDS}
         self.last_error = ''
         self.rate = common.RateMeter()
         self.subs = []
         self.state_pub = self.goal_pub = None
         self.diag = common.Diagnostics(self)
         self.diag.status(3, 'unconfigured')
+
+    def _on_params(self, changed):
+        if 'log_period_s' in changed:
+            self.log.period_s = float(changed['log_period_s'])
 
     # ---- lifecycle --------------------------------------------------------------------
     def on_configure(self, state):
@@ -123,7 +155,7 @@ class PerceptionNode(LifecycleNode):
             z = self.model.encode(rgb[None])[0]
         z = z.detach().cpu().numpy().astype(np.float32)
         if not np.all(np.isfinite(z)):
-            raise common.ImageError('encoder produced non-finite latents')
+            raise NonFiniteLatent('encoder produced non-finite latents')
         return z
 
     def _latent_msg(self, header, z):
@@ -134,10 +166,13 @@ class PerceptionNode(LifecycleNode):
         out.data = z.tolist()
         return out
 
-    def _reject(self, kind, exc):
+    def _reject(self, source, msg, exc):
+        kind = ('nonfinite' if isinstance(exc, NonFiniteLatent)
+                else classify_bad_image(msg, self.image_size, self.p['resize']))
         self.counts['rejected'] += 1
-        self.last_error = f'{kind}: {exc}'
-        self.log.warn(kind, f'rejected {kind} image: {exc}')
+        self.rejected_by_kind[kind] += 1
+        self.last_error = f'{source} ({kind}): {exc}'
+        self.log.warn(f'{source}:{kind}', f'rejected {source} image ({kind}): {exc}')
         self.update_diagnostics()
 
     def _on_image(self, msg):
@@ -146,7 +181,7 @@ class PerceptionNode(LifecycleNode):
         try:
             z = self.encode_msg(msg)
         except (common.ImageError, ValueError) as exc:
-            self._reject('camera', exc)
+            self._reject('camera', msg, exc)
             return
         self.state_pub.publish(self._latent_msg(msg.header, z))
         self.counts['frames'] += 1
@@ -159,7 +194,7 @@ class PerceptionNode(LifecycleNode):
         try:
             z = self.encode_msg(msg)
         except (common.ImageError, ValueError) as exc:
-            self._reject('goal', exc)
+            self._reject('goal', msg, exc)
             return
         self.goal_pub.publish(self._latent_msg(msg.header, z))
         self.counts['goals'] += 1
@@ -168,6 +203,8 @@ class PerceptionNode(LifecycleNode):
     def update_diagnostics(self):
         for k, v in self.counts.items():
             self.diag.set(k, v)
+        for k, v in self.rejected_by_kind.items():
+            self.diag.set(f'rejected_{k}', v)
         self.diag.set('rate_hz', f'{self.rate.rate():.1f}')
         self.diag.set('last_error', self.last_error)
 

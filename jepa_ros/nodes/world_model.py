@@ -5,8 +5,12 @@ Subscribes jepa/state (LatentState) and jepa/goal_state (latched); at `plan_rate
 configured planner within `budget_s` in its own callback group (so it never blocks other
 callbacks of a multi-threaded executor) and publishes jepa/plan (Plan, stamped with the
 stamp of the state it planned from). With the hierarchical planner it also publishes the
-level-2 subgoal on jepa/subgoal (LatentState, level 2). Planner, horizon, budget and cost
-weights are parameters that apply to the next plan when changed.
+level-2 subgoal on jepa/subgoal (LatentState, level 2): the level-2 latent the coarse plan
+reaches when the fine horizon ends, i.e. the target level 1 planned towards (from
+PlanResult.info['subgoal'] when the planner reports it, else from the level-2 plan of the
+same call). Planner, horizon, budget and cost weights are parameters that apply to the next
+plan when changed. With `critic_checkpoint` the trainable critic (jepa_ros.core.critic) is
+the `critic` cost term on the last predicted latent, weighted by `cost.critic.weight`.
 """
 import math
 import threading
@@ -21,12 +25,15 @@ from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog,
 from jepa_ros.nodes.perception import load_world_model
 
 PLANNER_CHOICES = ['gd', 'cem', 'mppi', 'hierarchical', 'random']
-COST_TERMS = ['goal', 'action_magnitude', 'action_smoothness']
+COST_TERMS = ['goal', 'action_magnitude', 'action_smoothness', 'critic']
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
                      'world model checkpoint (path, or relative to the repo/share dir)',
                      read_only=True),
+    common.ParamSpec('critic_checkpoint', '', 'trainable critic checkpoint (kind critic) '
+                     'for the terminal cost term ("" = no critic; cost.critic.weight must '
+                     'then stay 0)', read_only=True),
     common.ParamSpec('device', 'cpu', 'torch device', choices=['cpu', 'cuda'],
                      read_only=True),
     common.ParamSpec('planner', 'cem', 'Mode-2 planner', choices=PLANNER_CHOICES),
@@ -48,6 +55,9 @@ PARAMS = [
                      'norm', min=0.0, max=1e4),
     common.ParamSpec('cost.action_smoothness.weight', 0.0, 'weight of squared action '
                      'changes', min=0.0, max=1e4),
+    common.ParamSpec('cost.critic.weight', 0.0, 'weight of the trainable critic\'s '
+                     'cost-to-go (steps) from the last predicted latent; needs '
+                     'critic_checkpoint', min=0.0, max=1e4),
     common.ParamSpec('cost.terminal_weight', 1.0, 'goal energy weight of the last step '
                      'relative to the running steps', min=0.0, max=1e4),
     common.ParamSpec('cost.running_weight', 1.0, 'goal energy weight of every step before '
@@ -65,6 +75,8 @@ def planner_config(p, model):
     cfg = {'horizon': int(p['horizon']), 'seed': int(p['seed'])}
     if name in ('cem', 'mppi'):
         cfg.update(samples=int(p['samples']), iterations=int(p['iterations']))
+        if name == 'cem':  # the planner's default of 24 elites, fewer when samples < 24
+            cfg['elites'] = min(24, int(p['samples']))
     elif name == 'random':
         cfg.update(samples=int(p['samples']))
     elif name == 'gd':
@@ -75,22 +87,39 @@ def planner_config(p, model):
     return cfg
 
 
-def make_cost(p):
+def make_cost(p, critic=None):
+    """IntrinsicCost from the node parameters; ValueError when cost.critic.weight > 0 and
+    no critic is loaded (the reason the parameter set is refused with)."""
     from jepa_ros.core.cost import IntrinsicCost
     terms = {}
     for t in COST_TERMS:
         w = float(p[f'cost.{t}.weight'])
         terms[t] = (w, w != 0.0)
+    if terms['critic'][1] and critic is None:
+        raise ValueError('cost.critic.weight > 0 needs a critic: set critic_checkpoint')
     return IntrinsicCost(terms, terminal_weight=float(p['cost.terminal_weight']),
-                         running_weight=float(p['cost.running_weight']))
+                         running_weight=float(p['cost.running_weight']), critic=critic)
+
+
+def load_critic_checkpoint(path, device='cpu'):
+    """The critic network (frozen) from a checkpoint of kind `critic`."""
+    from jepa_ros.core.critic import load_critic
+    from jepa_ros.nodes.lifecycle_util import resolve_path
+    critic, _ = load_critic(resolve_path(path), map_location=device)
+    critic.eval().requires_grad_(False)
+    return critic
 
 
 class WorldModelNode(LifecycleNode):
-    def __init__(self, model=None, **kwargs):
+    def __init__(self, model=None, critic=None, **kwargs):
+        """model / critic may be handed in (bringup, tests) instead of the checkpoints."""
         super().__init__('world_model', **kwargs)
         self.p = common.declare_params(self, PARAMS, self._on_params)
         self._given_model = model
+        self._given_critic = critic
         self.model = None
+        self.critic = None
+        self._upper_result = None             # level-2 PlanResult of the last hierarchical plan
         self.lock = threading.Lock()          # planner/cost vs parameter changes
         self.plan_group = MutuallyExclusiveCallbackGroup()
         self.io_group = MutuallyExclusiveCallbackGroup()
@@ -111,13 +140,17 @@ class WorldModelNode(LifecycleNode):
 
     # ---- parameters -------------------------------------------------------------------
     def _on_params(self, changed):
+        # declare_params stores the new values only after this returns without ValueError.
+        self._apply_params(changed)
+
+    def _apply_params(self, changed):
         trial = dict(self.p)
         trial.update(changed)
         if self.model is not None and set(changed) & {'planner', 'horizon', 'samples',
                                                       'iterations', 'seed'}:
             from jepa_ros.core.planners import make_planner
             make_planner(trial['planner'], self.model, **planner_config(trial, self.model))
-        make_cost(trial)  # raises ValueError on a bad combination
+        make_cost(trial, self.critic)  # raises ValueError on a bad combination
         with self.lock:
             self.rebuild = True
             if 'horizon' in changed or 'planner' in changed:
@@ -132,8 +165,17 @@ class WorldModelNode(LifecycleNode):
         from jepa_ros.core.planners import make_planner
         self.planner = make_planner(self.p['planner'], self.model,
                                     **planner_config(self.p, self.model))
-        self.cost = make_cost(self.p)
+        self.cost = make_cost(self.p, self.critic)
         self.rebuild = False
+        upper = getattr(self.planner, 'upper', None)
+        if upper is not None:  # keep the level-2 result of each call: it holds the subgoal
+            plan_batch = upper.plan_batch
+
+            def capture(*args, **kwargs):
+                res = plan_batch(*args, **kwargs)
+                self._upper_result = res
+                return res
+            upper.plan_batch = capture
 
     # ---- lifecycle --------------------------------------------------------------------
     def on_configure(self, state):
@@ -145,12 +187,22 @@ class WorldModelNode(LifecycleNode):
                 self.model = self._given_model
             else:
                 self.model, _ = load_world_model(self.p['checkpoint'], self.p['device'])
+            if self._given_critic is not None:
+                self.critic = self._given_critic
+            elif self.p['critic_checkpoint']:
+                self.critic = load_critic_checkpoint(self.p['critic_checkpoint'],
+                                                     self.p['device'])
+            if self.critic is not None:
+                d = int(self.model.config.latent_dim)
+                cd = int(getattr(getattr(self.critic, 'config', None), 'latent_dim', d))
+                if cd != d:
+                    raise ValueError(f'critic latent_dim {cd} != world model latent_dim {d}')
             with self.lock:
                 self._build()
         except Exception as exc:
             self.get_logger().error(f'cannot configure: {exc}')
             self.diag.status(2, f'configure: {exc}')
-            self.model = None
+            self.model = self.critic = None
             return FAILURE
         self.plan_pub = self.create_lifecycle_publisher(Plan, 'jepa/plan', 10)
         self.subgoal_pub = self.create_lifecycle_publisher(LatentState, 'jepa/subgoal', 10)
@@ -185,7 +237,7 @@ class WorldModelNode(LifecycleNode):
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
         self.plan_pub = self.subgoal_pub = None
-        self.model = self.planner = None
+        self.model = self.planner = self.critic = None
         self.diag.status(3, 'unconfigured')
         return SUCCESS
 
@@ -237,6 +289,7 @@ class WorldModelNode(LifecycleNode):
         with self.lock:
             if self.rebuild:
                 self._build()
+            self._upper_result = None
             planner, cost = self.planner, self.cost
             warm = None
             if self.p['warm_start'] and self.previous is not None \
@@ -285,21 +338,38 @@ class WorldModelNode(LifecycleNode):
         else:
             self.diag.status(0, 'planning')
 
-    def _publish_subgoal(self, header, res):
+    def subgoal_of(self, res):
+        """The level-2 subgoal (D2,) of a hierarchical PlanResult, or None.
+
+        It is the level-2 latent the coarse plan reaches when the fine horizon ends (what
+        level 1 planned towards): info['subgoal'] when the planner reports it, else read
+        from the level-2 plan made during the same call."""
         import torch
-        from jepa_ros_interfaces.msg import LatentState
         sub = res.info.get('subgoal')
         if sub is None:
-            coarse = getattr(self.planner, 'coarse', None)
-            if coarse is None:
-                return
-            with torch.no_grad():  # level-2 encoding of where the fine plan arrives
-                sub = coarse.encode(res.latents[-1:].detach())[0]
-        sub = torch.as_tensor(sub).reshape(-1).float()
+            upper = self._upper_result
+            planner = self.planner
+            if upper is None or planner is None:
+                return None
+            lat = upper.latents            # (P, coarse_horizon, D2)
+            idx = min(max(planner.horizon // planner.k, 1), planner.coarse_horizon) - 1
+            sub = lat[0, idx] if lat.dim() == 3 else lat[idx]
+        sub = torch.as_tensor(sub).detach().float()
+        if sub.dim() > 1:
+            sub = sub[0]
+        sub = sub.reshape(-1)
+        return sub if bool(torch.isfinite(sub).all()) else None
+
+    def _publish_subgoal(self, header, res):
+        from jepa_ros_interfaces.msg import LatentState
+        sub = self.subgoal_of(res)
+        if sub is None:
+            self.log.warn('subgoal', 'hierarchical plan without a usable subgoal')
+            return
         msg = LatentState()
         msg.header = header
         msg.level = 2
-        msg.data = sub.cpu().numpy().tolist()
+        msg.data = sub.cpu().numpy().astype('float32').tolist()
         self.subgoal_pub.publish(msg)
 
     def _plan_tick(self):

@@ -1,0 +1,406 @@
+"""ROS graph benchmarks: command latency and rates (section `latency`), and goal reaching
+through the ReachGoal action vs the in-process reference loop (section `ros_reach_goal`).
+
+    python -m jepa_ros.tools.bench_latency [--quick] [--ckpt models/two_rooms_world_model.pt]
+    python -m jepa_ros.tools.bench_latency --reach 10 [--quick]
+
+The graph runs as in deployment: `start_graph(world, multiprocess=True)` (one process per
+node, config/stack.yaml + config/*.yaml). This process is only an observer and operator:
+
+* latency, measured at a subscriber: Mode-2, image stamp -> first cmd_vel received after
+  the plan made from that image arrived; Mode-1, image stamp -> first cmd_vel received
+  after the latent state of that image arrived. Clocks: the bridge stamps images with the
+  system clock (use_sim_time off) and receipts use the same clock on the same machine.
+* rates: jepa/plan and cmd_vel messages per second over the window.
+* reach: per goal, /sim_bridge/reset then ReachGoal(sample_in_sim); success = the
+  configurator's result (simulator ground truth). The same start/goal pairs are rebuilt
+  in-process with `SimStepper` (same seed, same call sequence) and solved by
+  `jepa_ros.core.rollouts.run_episode` with the same planner settings.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_CKPT = 'models/two_rooms_world_model.pt'
+
+
+def ros_env():
+    """Loopback-only DDS (set before rclpy starts; inherited by the graph processes)."""
+    os.environ['ROS_LOCALHOST_ONLY'] = '1'
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+
+def graph_overrides(ckpt, world='two_rooms', seed=0, configurator=None, world_model=None,
+                    actor=None, sim_bridge=None):
+    ov = {n: {'checkpoint': ckpt} for n in ('perception', 'world_model', 'actor')}
+    ov['sim_bridge'] = {'seed': int(seed)}
+    ov['configurator'] = {'sync_period_s': 0.5}
+    for name, extra in (('configurator', configurator), ('world_model', world_model),
+                        ('actor', actor), ('sim_bridge', sim_bridge)):
+        ov[name].update(extra or {})
+    return ov
+
+
+class Operator:
+    """Observer/operator node of the benchmark and the end-to-end test."""
+
+    def __init__(self, name='jepa_operator'):
+        from geometry_msgs.msg import Twist
+        from rclpy.action import ActionClient
+        from rclpy.node import Node
+        from std_srvs.srv import Trigger
+
+        from jepa_ros_interfaces.action import ReachGoal
+        from jepa_ros_interfaces.msg import LatentState, Plan
+        from jepa_ros_interfaces.srv import SetMode
+        self.node = n = Node(name)
+        self.ReachGoal = ReachGoal
+        self.states = []   # (stamp_s, receipt_s)
+        self.plans = []    # (stamp_s, receipt_s, compute_ms)
+        self.cmds = []     # (receipt_s, (vx, vy, wz))
+        n.create_subscription(LatentState, 'jepa/state', self._on_state, 50)
+        n.create_subscription(Plan, 'jepa/plan', self._on_plan, 50)
+        n.create_subscription(Twist, 'cmd_vel', self._on_cmd, 100)
+        self.reach = ActionClient(n, ReachGoal, 'reach_goal')
+        self.reset_cli = n.create_client(Trigger, '/sim_bridge/reset')
+        self.mode_cli = n.create_client(SetMode, '/configurator/set_mode')
+        self.Trigger, self.SetMode = Trigger, SetMode
+
+    def now(self):
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    @staticmethod
+    def _stamp(h):
+        return h.stamp.sec + h.stamp.nanosec * 1e-9
+
+    def _on_state(self, m):
+        self.states.append((self._stamp(m.header), self.now()))
+
+    def _on_plan(self, m):
+        self.plans.append((self._stamp(m.header), self.now(), float(m.compute_ms)))
+
+    def _on_cmd(self, m):
+        self.cmds.append((self.now(), (m.linear.x, m.linear.y, m.angular.z)))
+
+    def spin(self, pred, timeout):
+        from jepa_ros.nodes.common import spin_until
+        return spin_until(self.node, pred, timeout)
+
+    def spin_for(self, seconds):
+        self.spin(lambda: False, seconds)
+
+    def wait_future(self, fut, timeout):
+        from jepa_ros.nodes.common import wait_future
+        return wait_future(self.node, fut, timeout)
+
+    def wait_up(self, timeout=120.0):
+        """ReachGoal server, reset service and a flowing latent state."""
+        if not self.reach.wait_for_server(timeout_sec=timeout):
+            raise RuntimeError('reach_goal action server did not come up')
+        if not self.reset_cli.wait_for_service(timeout_sec=timeout):
+            raise RuntimeError('/sim_bridge/reset did not come up')
+        if not self.spin(lambda: len(self.states) > 2, timeout):
+            raise RuntimeError('no jepa/state: perception is not running')
+
+    def set_mode(self, mode):
+        if not self.mode_cli.wait_for_service(timeout_sec=30):
+            raise RuntimeError('/configurator/set_mode not available')
+        r = self.wait_future(self.mode_cli.call_async(self.SetMode.Request(mode=mode)), 10)
+        if not r.success:
+            raise RuntimeError(f'set_mode {mode}: {r.message}')
+
+    def reset_sim(self):
+        r = self.wait_future(self.reset_cli.call_async(self.Trigger.Request()), 10)
+        if not r.success:
+            raise RuntimeError(r.message)
+        return json.loads(r.message)
+
+    def send_goal(self, timeout_s, feedback=None):
+        goal = self.ReachGoal.Goal(sample_in_sim=True, timeout_s=float(timeout_s))
+        h = self.wait_future(self.reach.send_goal_async(goal, feedback_callback=feedback), 15)
+        if not h.accepted:
+            raise RuntimeError('goal rejected')
+        return h
+
+    def run_goal(self, timeout_s):
+        """One ReachGoal to completion -> (success, message, wall seconds)."""
+        t0 = time.monotonic()
+        h = self.send_goal(timeout_s)
+        res = self.wait_future(h.get_result_async(), timeout_s + 30)
+        return bool(res.result.success), res.result.message, time.monotonic() - t0
+
+    def destroy(self):
+        self.node.destroy_node()
+
+
+# ---- latency ----------------------------------------------------------------------------
+def first_after(times, t):
+    """Index of the first element of sorted `times` strictly after t, or None."""
+    i = int(np.searchsorted(times, t, side='right'))
+    return i if i < len(times) else None
+
+
+def latencies(op, t_start, t_end, mode):
+    """ms from image stamp to the first command received after the image's state (mode1)
+    or plan (mode2) arrived, for the images of the window."""
+    cmd_t = np.array([t for t, _ in op.cmds if t_start <= t <= t_end + 1.0])
+    events = op.states if mode == 'mode1' else [(s, r) for s, r, _ in op.plans]
+    out = []
+    for stamp, receipt in events:
+        if not t_start <= receipt <= t_end:
+            continue
+        i = first_after(cmd_t, receipt)
+        if i is not None:
+            out.append(1e3 * (cmd_t[i] - stamp))
+    return np.asarray(out)
+
+
+def rate(items, t_start, t_end, key=lambda x: x[1]):
+    n = sum(1 for x in items if t_start <= key(x) <= t_end)
+    return n / max(t_end - t_start, 1e-9)
+
+
+def measure_window(op, seconds, mode):
+    t0 = op.now()
+    op.spin_for(seconds)
+    t1 = op.now()
+    lat = latencies(op, t0, t1, mode)
+    compute = [c for s, r, c in op.plans if t0 <= r <= t1]
+    return {
+        'mode': mode,
+        'samples': int(len(lat)),
+        'p50_ms': float(np.percentile(lat, 50)) if len(lat) else math.nan,
+        'p99_ms': float(np.percentile(lat, 99)) if len(lat) else math.nan,
+        'plan_hz': rate(op.plans, t0, t1),
+        'control_hz': rate(op.cmds, t0, t1, key=lambda x: x[0]),
+        'state_hz': rate(op.states, t0, t1),
+        'plan_compute_ms_p50': float(np.median(compute)) if compute else math.nan,
+    }
+
+
+def bench_latency(ckpt, seconds, log_dir=None, world='two_rooms'):
+    import rclpy
+
+    from jepa_ros.nodes.graph import start_graph
+    g = start_graph(world, multiprocess=True, skip=('memory',), log_dir=log_dir,
+                    overrides=graph_overrides(ckpt, world))
+    rclpy.init()
+    op = Operator('bench_latency')
+    rows = []
+    try:
+        op.wait_up()
+        h = op.send_goal(timeout_s=4 * seconds + 60)
+        op.spin(lambda: len(op.plans) > 3, 30)
+        rows.append(measure_window(op, seconds, 'mode2'))
+        op.set_mode('mode1')
+        op.spin_for(0.5)
+        rows.append(measure_window(op, seconds, 'mode1'))
+        op.wait_future(h.cancel_goal_async(), 10)
+        op.set_mode('mode2')
+        dead = g.dead()
+        if dead:
+            raise RuntimeError(f'graph processes died: {dead}')
+    finally:
+        op.destroy()
+        rclpy.shutdown()
+        g.stop()
+    return rows
+
+
+def latency_markdown(rows, ckpt, seconds):
+    from jepa_ros.tools.benchmarks import md_table
+
+    def f(x, spec='.1f'):
+        return 'n/a' if x is None or (isinstance(x, float) and math.isnan(x)) else \
+            format(x, spec)
+    table = md_table(
+        ['mode', 'latency samples', 'p50 ms', 'p99 ms', 'plan Hz', 'control Hz', 'state Hz',
+         'plan compute ms p50'],
+        [[r['mode'], r['samples'], f(r['p50_ms']), f(r['p99_ms']), f(r['plan_hz']),
+          f(r['control_hz']), f(r['state_hz']), f(r['plan_compute_ms_p50'])] for r in rows])
+    by = {r['mode']: r for r in rows}
+    checks = []
+    if 'mode1' in by:
+        ok = by['mode1']['p99_ms'] < 30.0
+        checks.append(f'- Mode-1 p99 < 30 ms: **{"met" if ok else "NOT met"}** '
+                      f'({f(by["mode1"]["p99_ms"])} ms)')
+    if 'mode2' in by:
+        ok = by['mode2']['plan_hz'] >= 10.0
+        checks.append(f'- plan rate >= 10 Hz: **{"met" if ok else "NOT met"}** '
+                      f'({f(by["mode2"]["plan_hz"])} Hz)')
+    return (f'Multi-process graph (`start_graph(multiprocess=True)`, config/*.yaml), '
+            f'checkpoint `{ckpt}`, {seconds:.0f} s per mode while a ReachGoal runs. '
+            'Latency = image stamp -> first `cmd_vel` received (at a subscriber) after the '
+            'plan from that image (Mode-2) or its latent state (Mode-1) arrived; it includes '
+            'the wait for the next actor tick (`control_rate`) and, in Mode-2, for the '
+            'planner (`plan_rate`).\n\n' + table + '\n\n' + '\n'.join(checks) + '\n')
+
+
+# ---- goal reaching: ROS graph vs the reference loop -------------------------------------
+def reference_tasks(n, seed, world='two_rooms', sim_kwargs=None):
+    """The start/goal pairs the graph's sim_bridge (param seed=`seed`) produces for
+    `n` x (~/reset, ~/sample_goal), rebuilt with the same SimStepper call sequence."""
+    from jepa_ros.core.rollouts import Task
+    from jepa_ros.nodes.sim_bridge import SimStepper
+    st = SimStepper(world=world, seed=seed, **(sim_kwargs or {}))
+    tasks = []
+    try:
+        for _ in range(n):
+            st.reset()
+            start = st.state()
+            goal, _img = st.sample_goal()
+            env = st.env.unwrapped
+            layout = getattr(env, 'layout', None)
+            cross = (layout.room_of(start[:2]) != layout.room_of(goal[:2])
+                     if layout is not None and hasattr(layout, 'room_of') else None)
+            dist = float(env.true_distance(start, goal)) if hasattr(env, 'true_distance') \
+                else math.nan
+            tasks.append(Task([float(x) for x in start], [float(x) for x in goal], 'any',
+                              cross, dist))
+    finally:
+        st.close()
+    return tasks
+
+
+def reference_success(ckpt, tasks, planner, horizon, samples, iterations, budget_s,
+                      max_steps, execute_steps=2, world='two_rooms', critic=None,
+                      critic_weight=0.0):
+    """`rollouts.run_episode` on `tasks` with the world_model node's planner settings."""
+    import torch
+
+    from jepa_ros.core.checkpoint import load_checkpoint
+    from jepa_ros.core.planners import RecedingHorizon, make_planner
+    from jepa_ros.core.rollouts import run_episode
+    from jepa_ros.nodes.world_model import make_cost, planner_config
+    from jepa_ros.sim import make_env
+    torch.set_num_threads(1)
+    model, _ = load_checkpoint(ckpt, map_location='cpu', kind='world_model')
+    model.requires_grad_(False)
+    p = {'planner': planner, 'horizon': horizon, 'samples': samples, 'iterations': iterations,
+         'seed': 0, 'cost.goal.weight': 1.0, 'cost.action_magnitude.weight': 0.0,
+         'cost.action_smoothness.weight': 0.0, 'cost.critic.weight': critic_weight,
+         'cost.terminal_weight': 1.0, 'cost.running_weight': 1.0}
+    cr = None
+    if critic:
+        from jepa_ros.nodes.world_model import load_critic_checkpoint
+        cr = load_critic_checkpoint(critic)
+    pl = make_planner(planner, model, **planner_config(p, model))
+    ctl = RecedingHorizon(pl, make_cost(p, cr), execute_steps=execute_steps,
+                          budget_s=budget_s)
+    env = make_env(world, image_size=int(model.config.image_size))
+    try:
+        return [run_episode(env, model, ctl, t, max_steps) for t in tasks]
+    finally:
+        env.close()
+
+
+def ros_reach(ckpt, n, seed, max_steps, log_dir=None, world='two_rooms', wm_params=None,
+              progress=None):
+    """n goals through the multi-process graph -> list of (success, message, seconds)."""
+    import rclpy
+
+    from jepa_ros.nodes.graph import start_graph
+    ov = graph_overrides(ckpt, world, seed,
+                         configurator={'success_energy': 0.0, 'use_sim_success': True,
+                                       'feedback_rate': 10.0, **(wm_params or {})})
+    g = start_graph(world, multiprocess=True, skip=('memory',), log_dir=log_dir,
+                    overrides=ov)
+    rclpy.init()
+    op = Operator('reach_goal_client')
+    out = []
+    try:
+        op.wait_up()
+        for _ in range(n):
+            op.reset_sim()
+            out.append(op.run_goal(timeout_s=max_steps * 0.1))
+            if progress:
+                progress(out[-1])
+            dead = g.dead()
+            if dead:
+                raise RuntimeError(f'graph processes died: {dead}')
+    finally:
+        op.destroy()
+        rclpy.shutdown()
+        g.stop()
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--quick', action='store_true', help='short windows / fewer goals')
+    ap.add_argument('--ckpt', default=DEFAULT_CKPT)
+    ap.add_argument('--reach', type=int, default=0, metavar='N',
+                    help='instead of latency: N seeded goals through ReachGoal vs rollouts')
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--max-steps', type=int, default=150)
+    ap.add_argument('--log-dir', default=None)
+    ap.add_argument('--no-write', action='store_true', help='do not touch BENCHMARKS.md')
+    args = ap.parse_args(argv)
+    ros_env()
+    from jepa_ros.nodes.lifecycle_util import resolve_path
+    ckpt = resolve_path(args.ckpt)
+    if not os.path.exists(ckpt):
+        print(f'{args.ckpt} not found (train it first: make train)', file=sys.stderr)
+        return 2
+    cmd = 'python -m jepa_ros.tools.bench_latency' + (' --quick' if args.quick else '')
+    if args.reach:
+        return reach_main(args, ckpt, cmd + f' --reach {args.reach}')
+    seconds = 5.0 if args.quick else 20.0
+    rows = bench_latency(ckpt, seconds, args.log_dir)
+    for r in rows:
+        print(json.dumps(r))
+    if not args.no_write:
+        from jepa_ros.tools.benchmarks import write_section
+        write_section('latency', 'ROS graph latency and rates', cmd,
+                      latency_markdown(rows, args.ckpt, seconds))
+    return 0
+
+
+def reach_main(args, ckpt, cmd):
+    import yaml
+
+    from jepa_ros.nodes.graph import CONFIG_DIR
+    with open(os.path.join(CONFIG_DIR, 'world_model.yaml')) as f:
+        wm = yaml.safe_load(f)['world_model']['ros__parameters']
+    with open(os.path.join(CONFIG_DIR, 'configurator.yaml')) as f:
+        cf = yaml.safe_load(f)['configurator']['ros__parameters']
+    tasks = reference_tasks(args.reach, args.seed)
+    t0 = time.monotonic()
+    ros = ros_reach(ckpt, args.reach, args.seed, args.max_steps, args.log_dir,
+                    progress=lambda r: print('ros', r, flush=True))
+    ros_s = time.monotonic() - t0
+    # configurator values win over world_model.yaml (it pushes them)
+    ref = reference_success(ckpt, tasks, cf['planner'], cf['horizon'], wm['samples'],
+                            wm['iterations'], cf['budget_s'], args.max_steps,
+                            execute_steps=max(1, round(10.0 / wm['plan_rate'])))
+    ros_rate = sum(s for s, _, _ in ros) / len(ros)
+    ref_rate = sum(r.success for r in ref) / len(ref)
+    print(f'ros {ros_rate:.2f} reference {ref_rate:.2f}')
+    if not args.no_write:
+        from jepa_ros.tools.benchmarks import md_table, write_section
+        rows = [[i, 'cross' if t.cross_room else 'same', f'{t.true_distance:.2f}',
+                 'yes' if ros[i][0] else 'no', f'{ros[i][2]:.1f}',
+                 'yes' if ref[i].success else 'no', ref[i].steps]
+                for i, t in enumerate(tasks)]
+        body = (f'{args.reach} goals, sim_bridge seed {args.seed}, planner `{cf["planner"]}` '
+                f'(horizon {cf["horizon"]}, budget {cf["budget_s"]} s), max '
+                f'{args.max_steps} steps; ROS: multi-process graph, ReachGoal client, '
+                f'success = simulator ground truth; reference: `jepa_ros.core.rollouts.'
+                f'run_episode` on the same start/goal pairs and planner settings.\n\n'
+                f'**ROS success {100 * ros_rate:.0f} %, reference {100 * ref_rate:.0f} %** '
+                f'(difference {100 * abs(ros_rate - ref_rate):.0f} points; ROS wall time '
+                f'{ros_s:.0f} s)\n\n'
+                + md_table(['goal', 'rooms', 'true distance m', 'ROS success', 'ROS s',
+                            'reference success', 'reference steps'], rows) + '\n')
+        write_section('ros_reach_goal', 'Goal reaching through the ROS graph', cmd, body)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""world_model node: the trainable critic as a terminal cost term and the level-2 subgoal
+of the hierarchical planner on jepa/subgoal (real node, real DDS publish, own context)."""
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+torch = pytest.importorskip('torch')
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+
+from jepa_ros_interfaces.msg import LatentState  # noqa: E402
+
+D, D2 = 8, 5
+
+
+def tiny_model(level2_k=0):
+    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
+    torch.manual_seed(0)
+    m = WorldModel(WorldModelConfig(image_size=16, latent_dim=D, encoder_channels=[4, 4],
+                                    predictor_hidden=16, level2_k=level2_k, level2_dim=D2,
+                                    level2_hidden=16, action_scale=[0.6, 0.6]))
+    with torch.no_grad():  # untrained predictors ignore actions (zero last layer)
+        for p in m.predictor.parameters():
+            p.normal_(0.0, 0.5)
+        if m.level2 is not None:
+            for p in m.level2.parameters():
+                p.normal_(0.0, 0.5)
+    return m.requires_grad_(False)
+
+
+def tiny_critic(path):
+    from jepa_ros.core.checkpoint import save_checkpoint
+    from jepa_ros.core.critic import Critic, CriticConfig
+    torch.manual_seed(1)
+    save_checkpoint(path, Critic(CriticConfig(latent_dim=D, hidden=16, layers=1)))
+    return path
+
+
+@pytest.fixture
+def ctx():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    context.try_shutdown()
+
+
+def make_node(ctx, model, **params):
+    from jepa_ros.nodes.world_model import WorldModelNode
+    args = ['--ros-args'] + sum([['-p', f'{k}:={v}'] for k, v in params.items()], [])
+    node = WorldModelNode(model=model, context=ctx, cli_args=args)
+    return node
+
+
+def feed(node, rng):
+    from std_msgs.msg import Header
+    h = Header()
+    h.stamp.sec, h.stamp.nanosec = 12, 345
+    s = LatentState(header=h, level=1, data=rng.normal(size=D).astype(np.float32).tolist())
+    g = LatentState(level=1, data=rng.normal(size=D).astype(np.float32).tolist())
+    node._on_state(s)
+    node._on_goal(g)
+
+
+def test_critic_term_is_added_to_the_plan_cost(ctx, tmp_path):
+    ck = tiny_critic(str(tmp_path / 'critic.pt'))
+    node = make_node(ctx, tiny_model(), critic_checkpoint=ck, planner='cem', horizon=4,
+                     samples=16, iterations=2, state_timeout=60.0)
+    try:
+        assert node.trigger_configure() == common_success()
+        assert node.critic is not None
+        rng = np.random.default_rng(0)
+        feed(node, rng)
+        base = node.plan_once()
+        assert node.cost.active() == {'goal': 1.0}
+        node.set_parameters([rclpy.parameter.Parameter('cost.critic.weight', value=10.0)])
+        node.previous = None
+        with_critic = node.plan_once()
+        assert node.cost.active()['critic'] == 10.0
+        # the plan's cost now includes 10 x critic(last latent, goal) (> 0: softplus)
+        last = with_critic.latents[-1:].float()
+        crit = float(node.critic(last, node.goal[1].reshape(1, -1))[0])
+        assert crit > 0 and base.info['cost'] > 0
+        from jepa_ros.core.cost import IntrinsicCost
+        goal_cost = IntrinsicCost({'goal': (1.0, True)})(with_critic.latents[None],
+                                                        with_critic.actions[None],
+                                                        node.goal[1])
+        assert with_critic.info['cost'] == pytest.approx(float(goal_cost[0]) + 10.0 * crit,
+                                                         rel=1e-4)
+    finally:
+        node.destroy_node()
+
+
+def test_critic_weight_without_critic_is_refused_and_planning_continues(ctx):
+    node = make_node(ctx, tiny_model(), planner='cem', horizon=4, samples=16, iterations=2,
+                     state_timeout=60.0)
+    try:
+        assert node.trigger_configure() == common_success()
+        res = node.set_parameters([rclpy.parameter.Parameter('cost.critic.weight',
+                                                             value=1.0)])[0]
+        assert not res.successful and 'critic_checkpoint' in res.reason
+        assert node.p['cost.critic.weight'] == 0.0
+        feed(node, np.random.default_rng(1))
+        assert node.plan_once() is not None
+    finally:
+        node.destroy_node()
+
+
+def test_bad_critic_checkpoint_fails_configure(ctx, tmp_path):
+    bad = tmp_path / 'critic.pt'
+    bad.write_bytes(b'not a checkpoint')
+    node = make_node(ctx, tiny_model(), critic_checkpoint=str(bad))
+    try:
+        assert node.trigger_configure() != common_success()
+        assert node.model is None and node.critic is None
+    finally:
+        node.destroy_node()
+
+
+def test_hierarchical_plan_publishes_level2_subgoal(ctx):
+    model = tiny_model(level2_k=2)
+    node = make_node(ctx, model, planner='hierarchical', horizon=4, state_timeout=60.0,
+                     budget_s=5.0)
+    listener = Node('subgoal_listener', context=ctx)
+    got = []
+    listener.create_subscription(LatentState, 'jepa/subgoal', got.append, 10)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(listener)
+    try:
+        assert node.trigger_configure() == common_success()
+        assert node.trigger_activate() == common_success()
+        end = time.monotonic() + 10
+        while node.subgoal_pub.get_subscription_count() < 1 and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.05)
+        assert node.subgoal_pub.get_subscription_count() >= 1
+        node.destroy_timer(node.plan_timer)   # plan by hand, deterministically
+        node.plan_timer = None
+        feed(node, np.random.default_rng(2))
+        res = node.plan_once()
+        sub = node.subgoal_of(res)
+        # the subgoal is the level-2 latent the coarse plan reaches at the fine horizon:
+        upper = node._upper_result
+        k = node.planner.k
+        idx = min(max(4 // k, 1), node.planner.coarse_horizon) - 1
+        assert torch.allclose(sub, upper.latents[0, idx])
+        assert sub.shape == (D2,)
+        # it is a level-2 latent of the model (the coarse plan starts at level2.encode(s))
+        with torch.no_grad():
+            s2 = model.level2.encode(node.state[1][None])[0]
+        assert not torch.allclose(sub, s2)  # the plan moved
+        end = time.monotonic() + 5
+        while not got and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.05)
+        assert got, 'no subgoal published'
+        msg = got[-1]
+        assert msg.level == 2 and len(msg.data) == D2
+        assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (12, 345)
+        np.testing.assert_allclose(np.asarray(msg.data), sub.numpy(), rtol=1e-6)
+    finally:
+        ex.shutdown()
+        listener.destroy_node()
+        node.destroy_node()
+
+
+def common_success():
+    from jepa_ros.nodes.lifecycle_util import SUCCESS
+    return SUCCESS

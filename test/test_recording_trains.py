@@ -1,0 +1,100 @@
+"""A recording made by the memory node during a graph run trains a world model with
+`jepa-ros train world-model` directly (load_episodes reads the memory's MCAP chunks).
+
+The graph (sim_bridge, perception, world_model, actor, configurator, memory) runs in a
+subprocess with a tiny random model; this process sends a ReachGoal so the robot moves,
+then stops the graph (the memory closes its chunk) and trains a few steps on the folder.
+"""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip('rclpy')
+torch = pytest.importorskip('torch')
+
+SIZE = 16
+GRAPH = textwrap.dedent('''
+    import json, sys, time
+    from jepa_ros.nodes.graph import start_graph
+    g = start_graph('two_rooms', overrides=json.loads(sys.argv[1]))
+    print('GRAPH', g.active, flush=True)
+    try:
+        while g.alive():
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        g.stop()
+''')
+
+
+def tiny_checkpoint(path):
+    from jepa_ros.core.checkpoint import save_checkpoint
+    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
+    torch.manual_seed(5)
+    model = WorldModel(WorldModelConfig(image_size=SIZE, latent_dim=8, encoder_channels=[4, 4],
+                                        predictor_hidden=16, action_scale=[0.6, 0.6]))
+    with torch.no_grad():  # an untrained predictor ignores actions; make them matter
+        for p in model.predictor.parameters():
+            p.normal_(0.0, 0.5)
+    save_checkpoint(path, model)
+    return path
+
+
+def test_memory_recording_trains_a_world_model(tmp_path):
+    from jepa_ros.tools.bench_latency import Operator
+    ck = tiny_checkpoint(str(tmp_path / 'tiny.pt'))
+    data = tmp_path / 'rec'
+    ov = {'sim_bridge': {'image_size': SIZE},
+          'perception': {'checkpoint': ck}, 'actor': {'checkpoint': ck},
+          'world_model': {'checkpoint': ck, 'samples': 32, 'iterations': 2},
+          'configurator': {'success_energy': 0.0, 'horizon': 6},
+          'memory': {'data_dir': str(data), 'session': 'run'}}
+    proc = subprocess.Popen([sys.executable, '-c', GRAPH, json.dumps(ov)])
+    rclpy.init()
+    op = Operator('recording_test')
+    try:
+        op.wait_up(timeout=90)
+        ok, message, _ = op.run_goal(timeout_s=6.0)   # times out: the robot moved 6 s
+        assert 'timed out' in message
+        moving = [c for _, c in op.cmds if abs(c[0]) + abs(c[1]) > 1e-3]
+        assert len(moving) > 10, 'the robot never moved: nothing worth learning'
+    finally:
+        op.destroy()
+        rclpy.shutdown()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    files = glob.glob(str(data / 'run' / '*.mcap'))
+    assert files, f'memory wrote nothing under {data}'
+
+    from jepa_ros.data.episodes import load_episodes
+    eps = load_episodes(str(data / 'run'), use_cache=False)
+    assert eps and sum(len(e.images) for e in eps) >= 40
+    acts = np.concatenate([e.actions for e in eps])
+    assert np.abs(acts).max() > 0.05 and np.abs(acts).max() <= 1.0 + 1e-6
+
+    out = tmp_path / 'wm.pt'
+    env = dict(os.environ, JEPA_ROS_CACHE=str(tmp_path / 'cache'))
+    r = subprocess.run([sys.executable, '-m', 'jepa_ros.cli', 'train', 'world-model',
+                        '--data', str(data / 'run'), '--out', str(out), '--steps', '5',
+                        '--batch-size', '4', '--latent-dim', '8', '--level2-k', '0',
+                        '--threads', '1', '--device', 'cpu', '--no-progress'],
+                       env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    from jepa_ros.core.checkpoint import load_checkpoint
+    model, _ = load_checkpoint(str(out), kind='world_model')
+    assert model.config.latent_dim == 8
+    # the action description came from the recording (sim_bridge metadata), not a default
+    assert model.config.action_scale == [0.6, 0.6] and model.config.action_dim == 2
+    assert all(torch.isfinite(p).all() for p in model.parameters())
