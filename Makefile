@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 ROS_DOMAIN_ID ?= $(shell echo $$(( ($$$$ % 100) + 100 )))
 ROS_ENV := ROS_LOCALHOST_ONLY=1 ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_DOMAIN_ID=$(ROS_DOMAIN_ID)
 # pip's file:// extra indexes on this machine print one warning per package: hide only those.
-PIPQ := 2>&1 | grep -v -E "is ignored: it is neither a file nor a directory" || true
+# (sed, not grep -v: it exits 0 on empty output, so pipefail still reports pip's own failure)
+PIPQ := 2>&1 | sed -E '/is ignored: it is neither a file nor a directory/d'
 
 .PHONY: setup interfaces test demo bench train collect clean help
 

@@ -113,6 +113,25 @@ def test_hierarchical_reaches_a_far_goal_with_a_short_fine_horizon(model):
     assert res.info['level2_iterations'] >= 1
 
 
+@pytest.mark.parametrize('horizon,k,idx', [(8, 4, 1), (4, 4, 0), (2, 4, 0), (40, 4, 5)])
+def test_hierarchical_reports_the_subgoal_it_planned_towards(horizon, k, idx):
+    # The subgoal is the level-2 latent of the coarse plan at the end of the fine horizon
+    # (clipped to the coarse horizon); the node publishes it on jepa/subgoal.
+    model = IntegratorWithLevel2(k)
+    p = planner('hierarchical', model, horizon=horizon, k=k, coarse_horizon=6)
+    upper_results = []
+    plan_batch = p.upper.plan_batch
+    p.upper.plan_batch = lambda *a, **kw: upper_results.append(plan_batch(*a, **kw)) or \
+        upper_results[-1]
+    res = p.plan(torch.zeros(2), torch.tensor([3.0, -1.5]), terminal_cost())
+    assert res.info['subgoal'].shape == (2,)
+    assert torch.equal(res.info['subgoal'], upper_results[-1].latents[0, idx])
+    batch = p.plan_batch(torch.zeros(3, 2), torch.tensor([[3.0, 0], [0, 3], [-1, -1]]),
+                         terminal_cost())
+    assert batch.info['subgoal'].shape == (3, 2)
+    assert torch.equal(batch.info['subgoal'], upper_results[-1].latents[:, idx])
+
+
 def test_shift_plan():
     a = torch.arange(8.0).view(4, 2)
     assert torch.equal(shift_plan(a, 1), torch.tensor([[2., 3], [4, 5], [6, 7], [6, 7]]))

@@ -93,6 +93,17 @@ def world_model_losses(model, latents, actions, cfg, z=None):
     return total, out
 
 
+def predictor_only_loss(model, latents, actions, cfg):
+    """Rollout error on fixed (detached) latents: trains the predictor (and z codes) only."""
+    target = latents[:, 1:]
+    if getattr(model, 'codebook', None) is not None:
+        pred, _ = rollout_with_inferred_z(model, latents[:, 0], actions, target,
+                                          cfg.z_code_cost)
+    else:
+        pred = model.rollout(latents[:, 0], actions)
+    return rollout_prediction_loss(pred, target, cfg.rollout_discount)
+
+
 def level2_losses(level2, s1, actions, cfg):
     """H-JEPA level-2 terms on level-1 latents taken every k steps.
 

@@ -54,6 +54,7 @@ def _infer_action_dim(model):
 class Planner:
     """Shared plumbing: bounds, budget, batching, bookkeeping."""
     name = 'base'
+    _per_problem_info = ()   # info tensors with a leading problem axis: plan() keeps [0]
 
     def __init__(self, model, horizon=16, action_dim=None, action_low=-1.0, action_high=1.0,
                  seed=0, **unused):
@@ -108,6 +109,9 @@ class Planner:
         res = self.plan_batch(state.unsqueeze(0), goal.unsqueeze(0), cost, warm, budget_s)
         info = dict(res.info)
         info['cost'] = float(info['costs'][0])
+        for key in self._per_problem_info:
+            if key in info:
+                info[key] = info[key][0]
         return PlanResult(res.actions[0], res.latents[0], info)
 
     def plan_batch(self, states, goals, cost, warm_starts=None, budget_s=None):
@@ -396,14 +400,17 @@ class _RepeatedActionModel:
 
 class HierarchicalPlanner(Planner):
     """H-JEPA planning. Level 2 plans `coarse_horizon` abstract actions on the k-step scale
-    towards the goal's level-2 latent; its first predicted level-2 latent is the subgoal.
-    Level 1 then plans `horizon` fine steps whose level-2 encoding reaches that subgoal.
+    towards the goal's level-2 latent; the subgoal is the level-2 latent that coarse plan
+    reaches when the fine horizon ends (coarse step horizon // k), reported as
+    info['subgoal'] ((D2,) from plan, (P, D2) from plan_batch). Level 1 then plans
+    `horizon` fine steps whose level-2 encoding reaches that subgoal.
 
     Uses `model.level2` (encode(s1) -> s2, rollout(s2, a2)) when present, otherwise a
     coarse model made of actions held for `k` steps. `level1`/`level2` name the flat
     planners used at each level; `level1_cfg`/`level2_cfg` are their parameters.
     """
     name = 'hierarchical'
+    _per_problem_info = ('subgoal',)
 
     def __init__(self, model, k=4, coarse_horizon=6, coarse_action_dim=None, level1='gd',
                  level2='gd', level1_cfg=None, level2_cfg=None, level2_budget_fraction=0.5,
@@ -465,7 +472,9 @@ class HierarchicalPlanner(Planner):
             costs = cost(latents, lower.actions, goals)
         info = {'iterations': lower.info['iterations'],
                 'level2_iterations': upper.info['iterations'],
-                'subgoal_cost': lower.info['costs']}
+                'subgoal_cost': lower.info['costs'],
+                # (P, D2) from plan_batch, (D2,) from plan: published on jepa/subgoal
+                'subgoal': subgoals.detach()}
         return lower.actions, latents, costs, info
 
 

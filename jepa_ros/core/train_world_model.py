@@ -14,7 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jepa_ros.core.losses import LossConfig, level2_losses, world_model_losses
+from jepa_ros.core.losses import (LossConfig, level2_losses, predictor_only_loss,
+                                  world_model_losses)
 from jepa_ros.core.metrics import collapse_report
 from jepa_ros.core.world_model import WorldModel, WorldModelConfig
 
@@ -34,6 +35,10 @@ class TrainConfig:
     level2_steps: int = 1000
     level2_rollout_steps: int = 3
     level2_time_share: float = 0.1  # fraction of time_budget_s kept for level 2
+    # Extra predictor-only updates per step on the (detached) latents of the same batch:
+    # the MLP is cheap next to the conv encoder and otherwise lags the moving encoder.
+    predictor_extra_steps: int = 4
+    predictor_lr_scale: float = 1.0
     collapse_std: float = 0.05      # warn when the mean per-dim std falls below this
     collapse_rank_drop: float = 0.5  # ... or the effective rank falls below this x its best
     losses: LossConfig = field(default_factory=LossConfig)
@@ -140,7 +145,16 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
     length = tc.rollout_steps + 1
 
     l1_params = [p for n, p in model.named_parameters() if not n.startswith('level2.')]
-    opt = torch.optim.AdamW(l1_params, lr=tc.lr, weight_decay=tc.weight_decay)
+    pred_params = list(model.predictor.parameters())
+    if model.codebook is not None:
+        pred_params += list(model.codebook.parameters())
+    pred_ids = {id(p) for p in pred_params}
+    opt = torch.optim.AdamW(
+        [{'params': [p for p in l1_params if id(p) not in pred_ids], 'scale': 1.0},
+         {'params': pred_params, 'scale': tc.predictor_lr_scale}],
+        lr=tc.lr, weight_decay=tc.weight_decay)
+    pred_opt = torch.optim.AdamW(pred_params, lr=tc.lr * tc.predictor_lr_scale,
+                                 weight_decay=tc.weight_decay)
     budget1 = tc.time_budget_s * (1 - tc.level2_time_share) if tc.time_budget_s else 0.0
     history, best_rank, warned = [], 0.0, False
     t0 = time.monotonic()
@@ -154,8 +168,11 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
         if budget1 and elapsed >= budget1:
             break
         prog = max(step / tc.steps, elapsed / budget1 if budget1 else 0.0)
+        lr_now = tc.lr * _lr_factor(step, prog, tc.warmup_steps)
         for g in opt.param_groups:
-            g['lr'] = tc.lr * _lr_factor(step, prog, tc.warmup_steps)
+            g['lr'] = lr_now * g['scale']
+        for g in pred_opt.param_groups:
+            g['lr'] = lr_now * tc.predictor_lr_scale
         imgs, acts = bank.sample_windows(rng, tc.batch_size, length)
         imgs = imgs.to(device).float().div_(255.0)
         acts = acts.to(device)
@@ -167,6 +184,13 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
         if tc.grad_clip:
             torch.nn.utils.clip_grad_norm_(l1_params, tc.grad_clip)
         opt.step()
+        if tc.predictor_extra_steps:
+            fixed = latents.detach()
+            for _ in range(tc.predictor_extra_steps):
+                pl = predictor_only_loss(model, fixed, acts, tc.losses)
+                pred_opt.zero_grad(set_to_none=True)
+                pl.backward()
+                pred_opt.step()
         if bar is not None:
             bar.update(1)
         if step % tc.log_every == 0 or step == tc.steps - 1:

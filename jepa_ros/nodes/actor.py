@@ -198,7 +198,8 @@ class ActorNode(LifecycleNode):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _vec(self, msg, kind):
-        z = np.asarray(msg.data, dtype=np.float32)
+        with np.errstate(over='ignore', invalid='ignore'):  # huge values -> inf -> refused
+            z = np.asarray(msg.data, dtype=np.float32)
         if msg.level != 1 or z.shape[0] != self.latent_dim or not np.all(np.isfinite(z)):
             self.log.warn(kind, f'ignoring {kind}: level {msg.level}, {z.shape[0]} values, '
                                 f'finite={bool(np.all(np.isfinite(z)))}')
