@@ -1,0 +1,1 @@
+"""jepa_ros.data"""
