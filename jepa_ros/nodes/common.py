@@ -316,24 +316,87 @@ def msgdef_from_class(msg_class):
     return out
 
 
+def drain_executor(executor, timeout_sec=2.0):
+    """Stop `executor` and collect what its callbacks raised while the context went down.
+
+    A multi-threaded executor hands callback errors back on a later spin; a timer that
+    published just as SIGTERM invalidated the context leaves such an error behind, which
+    rclpy prints at garbage collection ("exception was never retrieved"). After a shutdown
+    those errors are the shutdown itself: they are fetched and dropped here.
+    """
+    try:
+        executor.shutdown(timeout_sec=timeout_sec)
+    except Exception:  # an executor of a dead context: nothing left to stop
+        pass
+    for future in list(getattr(executor, '_futures', ())):
+        if future.done():
+            future.exception()
+
+
 def spin_until_shutdown(executor, period_s=0.1):
     """Spin until SIGINT/SIGTERM shuts the context down, without a traceback.
 
     A signal invalidates the context between two callbacks; a callback already running
     then fails to publish. That error is the shutdown itself, not a fault: swallow it once
-    the context is no longer ok, re-raise it otherwise.
+    the context is no longer ok, re-raise it otherwise. The executor is drained on the way
+    out so no callback error is left to be printed at exit.
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
-    while rclpy.ok(context=executor.context):
-        try:
-            executor.spin_once(timeout_sec=period_s)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            break
-        except Exception:
-            if rclpy.ok(context=executor.context):
-                raise
-            break
+    try:
+        while rclpy.ok(context=executor.context):
+            try:
+                executor.spin_once(timeout_sec=period_s)
+            except (KeyboardInterrupt, ExternalShutdownException):
+                break
+            except Exception:
+                if rclpy.ok(context=executor.context):
+                    raise
+                break
+    finally:
+        if not rclpy.ok(context=executor.context):
+            drain_executor(executor)
+
+
+def run_node(node_cls, args=None, threads=1, on_ready=None):
+    """main() body of every node: init, construct, `on_ready(node)`, spin until a signal.
+
+    SIGINT/SIGTERM end the process with exit code 0 and no traceback whenever they arrive
+    after rclpy.init, also while the node is constructed or `on_ready` (a lifecycle
+    autostart loading a checkpoint) runs: an error raised once the context is down is
+    the shutdown itself.
+    """
+    import rclpy
+    from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
+                                 SingleThreadedExecutor)
+    rclpy.init(args=args)
+    node = executor = None
+    try:
+        # The executor first: creating it needs a valid context, and construction plus
+        # autostart are the slow part a signal is most likely to interrupt.
+        executor = (MultiThreadedExecutor(num_threads=threads) if threads > 1
+                    else SingleThreadedExecutor())
+        node = node_cls()
+        executor.add_node(node)
+        if on_ready is not None:
+            on_ready(node)
+        spin_until_shutdown(executor)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok():
+            raise
+    finally:
+        if executor is not None:
+            drain_executor(executor)
+        if node is not None:
+            try:
+                node.destroy_node()  # the memory node closes its open chunk here
+            except Exception:  # destroying entities of a dead context
+                if rclpy.ok():
+                    raise
+        if rclpy.ok():
+            rclpy.shutdown()
 
 
 # ---- waiting on a graph (appended by "integration") -------------------------------------

@@ -342,21 +342,7 @@ class ConfiguratorNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ConfiguratorNode()
-        ex = rclpy.executors.MultiThreadedExecutor(num_threads=4)
-        ex.add_node(node)
-        while rclpy.ok():
-            ex.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    common.run_node(ConfiguratorNode, args, threads=4)
 
 
 if __name__ == '__main__':

@@ -71,23 +71,6 @@ class RateLimitedLog:
             self.suppressed[key] = self.suppressed.get(key, 0) + 1
 
 
-def drain_executor(executor, timeout_sec=2.0):
-    """Stop `executor` and collect what its callbacks raised while the context went down.
-
-    A multi-threaded executor hands callback errors back on a later spin; a timer that
-    published just as SIGTERM invalidated the context leaves such an error behind, which
-    rclpy prints at garbage collection ("exception was never retrieved"). After a shutdown
-    those errors are the shutdown itself: they are fetched and dropped here.
-    """
-    try:
-        executor.shutdown(timeout_sec=timeout_sec)
-    except Exception:  # an executor of a dead context: nothing left to stop
-        pass
-    for future in list(getattr(executor, '_futures', ())):
-        if future.done():
-            future.exception()
-
-
 def run_lifecycle_node(node_cls, args=None, executor_threads=2):
     """main() body shared by the lifecycle nodes: init, autostart, spin until shutdown.
 
@@ -96,34 +79,9 @@ def run_lifecycle_node(node_cls, args=None, executor_threads=2):
     is constructed, during autostart (checkpoint loading) or while timers publish. A
     signal before rclpy.init (module imports) gets the default action (-SIGTERM / -2).
     """
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-    from jepa_ros.nodes.common import spin_until_shutdown
-    rclpy.init(args=args)
-    node = ex = None
-    try:
-        # The executor first: creating it needs a valid context, and node construction
-        # plus autostart are the slow part a signal is most likely to interrupt.
-        ex = MultiThreadedExecutor(num_threads=executor_threads)
-        node = node_cls()
-        ex.add_node(node)
+    from jepa_ros.nodes.common import run_node
+
+    def start(node):
         if node.get_parameter('autostart').value:
             autostart(node)
-        spin_until_shutdown(ex)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise
-        # The context was shut down under a running call (a signal): that is the exit.
-    finally:
-        if ex is not None:
-            drain_executor(ex)
-        if node is not None:
-            try:
-                node.destroy_node()
-            except Exception:  # destroying entities of a dead context
-                if rclpy.ok():
-                    raise
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(node_cls, args, threads=executor_threads, on_ready=start)

@@ -524,20 +524,7 @@ class MemoryNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = MemoryNode()
-        executor = rclpy.executors.SingleThreadedExecutor()
-        executor.add_node(node)
-        common.spin_until_shutdown(executor)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()  # closes the open chunk
-        if rclpy.ok():
-            rclpy.shutdown()
+    common.run_node(MemoryNode, args, threads=1)
 
 
 if __name__ == '__main__':

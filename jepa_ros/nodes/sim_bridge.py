@@ -555,20 +555,7 @@ class SimBridgeNode(Node):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimBridgeNode()
-        executor = rclpy.executors.MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        common.spin_until_shutdown(executor)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    common.run_node(SimBridgeNode, args, threads=2)
 
 
 if __name__ == '__main__':
