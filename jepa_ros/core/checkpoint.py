@@ -114,6 +114,9 @@ def save_checkpoint(path, model, extra=None, kind=None):
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it owner-only; a checkpoint is shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
