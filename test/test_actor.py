@@ -68,7 +68,7 @@ def test_train_actor_command(tmp_path):
     pytest.importorskip('jepa_ros.sim')
     from jepa_ros.core.world_model import WorldModel, WorldModelConfig
     torch.manual_seed(0)
-    wm = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4, 4],
+    wm = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4],
                                      predictor_hidden=16))
     ckpt = save_checkpoint(tmp_path / 'wm.pt', wm)
     out = tmp_path / 'actor.pt'

@@ -105,7 +105,7 @@ def test_train_critic_command(tmp_path):
                       rng.integers(0, 255, (12, 64, 64, 3), dtype=np.uint8),
                       rng.uniform(-1, 1, (12, 2)).astype(np.float32), None, meta)
     torch.manual_seed(0)
-    wm = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4, 4],
+    wm = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4],
                                      predictor_hidden=16))
     ckpt = save_checkpoint(tmp_path / 'wm.pt', wm)
     out = tmp_path / 'critic.pt'

@@ -82,7 +82,7 @@ def tiny_ckpt(tmp_path_factory):
     from jepa_ros.core.checkpoint import save_checkpoint
     from jepa_ros.core.world_model import WorldModel, WorldModelConfig
     torch.manual_seed(0)
-    model = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4, 4],
+    model = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4],
                                         predictor_hidden=16))
     return str(save_checkpoint(tmp_path_factory.mktemp('ck') / 'wm.pt', model))
 
@@ -110,3 +110,17 @@ def test_eval_planning_bad_arguments(tiny_ckpt, tmp_path, capsys):
     assert cli.main(['eval', 'planning', '--ckpt', tiny_ckpt, '--planner', 'mode1']) == 2
     assert cli.main(['eval', 'planning', '--ckpt', str(tmp_path / 'none.pt')]) == 2
     assert 'error' in capsys.readouterr().err
+
+
+def test_bench_planning_runs_resumes_and_names_each_command(tiny_ckpt, tmp_path, capsys):
+    from jepa_ros.tools import bench_planning
+    argv = ['--ckpt', tiny_ckpt, '--episodes', '1', '--max-steps', '2', '--planners', 'random',
+            '--far-planners', 'random', '--results-dir', str(tmp_path), '--no-write']
+    assert bench_planning.main(argv) == 0
+    out = capsys.readouterr()
+    assert 'random (any)' in out.out and 'random (cross_far)' in out.out
+    assert ('`jepa-ros eval planning --world two_rooms --ckpt ' + tiny_ckpt) in out.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['random_any.json',
+                                                          'random_cross_far.json']
+    assert bench_planning.main(argv) == 0      # same inputs: the saved runs are reused
+    assert capsys.readouterr().err.count('reusing') == 2

@@ -120,10 +120,18 @@ def test_bad_images_rejected_counted_rate_limited_node_keeps_going(perception):
     makers = bad_images(rng)
     per_kind = 3
     t_start = time.time()
+    sent_so_far = 0
+
+    def rejected():
+        return int(diag[-1].get('rejected', 0)) if diag else 0
     for _ in range(per_kind):
         for kind, make in makers.items():
+            # The camera link keeps only the newest frame (depth 1, best effort): wait until
+            # this bad image was seen (diagnostics, 1 Hz) before the next frame replaces it.
+            sent_so_far += 1
             cam.publish(make())
-            spin_until(node, lambda: False, 0.05)
+            assert spin_until(node, lambda: rejected() >= sent_so_far, 5), \
+                f'bad {kind} image #{sent_so_far} was not counted: {diag[-1:]}'
             assert good_frame(), f'good frame after a bad {kind} image was lost'
     sent = {}
     for kind in makers:

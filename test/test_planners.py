@@ -48,8 +48,17 @@ def terminal_cost():
     return IntrinsicCost({'goal': (1.0, True)}, running_weight=0.0, terminal_weight=1.0)
 
 
+# Run to convergence on the analytic model (the defaults are tuned for per-step time
+# on the real world model, where each iteration costs far more).
+CONVERGED = {'gd': {'iterations': 30, 'num_inits': 8},
+             'cem': {'iterations': 6, 'samples': 256},
+             'mppi': {'iterations': 6, 'samples': 256}}
+
+
 def planner(name, model=None, **cfg):
     cfg.setdefault('horizon', 8)
+    for key, value in CONVERGED.get(name, {}).items():
+        cfg.setdefault(key, value)
     return make_planner(name, model or Integrator(), seed=0, **cfg)
 
 

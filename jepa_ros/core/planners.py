@@ -56,7 +56,7 @@ class Planner:
     name = 'base'
     _per_problem_info = ()   # info tensors with a leading problem axis: plan() keeps [0]
 
-    def __init__(self, model, horizon=16, action_dim=None, action_low=-1.0, action_high=1.0,
+    def __init__(self, model, horizon=12, action_dim=None, action_low=-1.0, action_high=1.0,
                  seed=0, **unused):
         if unused:
             raise ValueError(f'{self.name}: unknown planner parameters {sorted(unused)}')
@@ -175,7 +175,7 @@ class GradientPlanner(Planner):
     """
     name = 'gd'
 
-    def __init__(self, model, iterations=30, num_inits=8, lr=0.3, init_scale=0.7, **kw):
+    def __init__(self, model, iterations=15, num_inits=4, lr=0.3, init_scale=0.7, **kw):
         super().__init__(model, **kw)
         self.iterations, self.num_inits = int(iterations), int(num_inits)
         self.lr, self.init_scale = float(lr), float(init_scale)
@@ -232,7 +232,7 @@ class _SamplingPlanner(Planner):
     are smooth; the current mean is always one of the candidates.
     """
 
-    def __init__(self, model, samples=256, iterations=6, init_std=0.6, noise_beta=0.5, **kw):
+    def __init__(self, model, samples=128, iterations=4, init_std=0.6, noise_beta=0.5, **kw):
         super().__init__(model, **kw)
         self.samples, self.iterations = int(samples), int(iterations)
         self.init_std, self.noise_beta = float(init_std), float(noise_beta)

@@ -197,7 +197,7 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
             rep = collapse_report(latents.detach().flatten(0, 1))
             # The random initial encoder's statistics mean nothing: judge after warm-up.
             judged = step >= tc.warmup_steps
-            if judged:
+            if judged and rep['mean_std'] >= tc.collapse_std:
                 best_rank = max(best_rank, rep['effective_rank'])
             row = {'step': step, 'time_s': round(time.monotonic() - t0, 1),
                    'loss': float(total.detach()), **{k: float(v) for k, v in terms.items()},

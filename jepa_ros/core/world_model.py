@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from jepa_ros.core.encoder import ConvEncoder
+from jepa_ros.core.encoder import ConvEncoder, KeypointEncoder
 from jepa_ros.core.hjepa import Level2
 from jepa_ros.core.latent import LatentCodebook
 from jepa_ros.core.predictor import InverseDynamicsHead, ResidualPredictor
@@ -27,7 +27,11 @@ class WorldModelConfig:
     action_dim: int = 2
     action_scale: List[float] = field(default_factory=lambda: [1.0, 1.0])
     action_mode: str = 'holonomic'
-    encoder_channels: List[int] = field(default_factory=lambda: [16, 32, 64, 64])
+    encoder_type: str = 'keypoints'  # 'keypoints' (spatial soft-argmax) or 'conv'
+    encoder_channels: List[int] = field(default_factory=lambda: [16, 32, 32])
+    blur_sigma: float = 1.5   # input Gaussian blur (pixels); 0 = none
+    keypoints: int = 32
+    global_dim: int = 32
     predictor_hidden: int = 256
     predictor_layers: int = 2
     z_dim: int = 0            # 0: deterministic predictor
@@ -42,9 +46,14 @@ class WorldModelConfig:
         if len(self.action_scale) != self.action_dim:
             raise ValueError(f'action_scale has {len(self.action_scale)} entries, '
                              f'action_dim is {self.action_dim}')
-        if self.latent_dim < 1 or self.image_size % (2 ** len(self.encoder_channels)):
-            raise ValueError('latent_dim must be >= 1 and image_size divisible by '
-                             '2**len(encoder_channels)')
+        if self.encoder_type not in ('keypoints', 'conv'):
+            raise ValueError(f"encoder_type must be 'keypoints' or 'conv', "
+                             f"got {self.encoder_type!r}")
+        if self.encoder_type == 'keypoints' and len(self.encoder_channels) != 3:
+            raise ValueError('the keypoint encoder takes 3 encoder_channels')
+        down = 16 if self.encoder_type == 'keypoints' else 2 ** len(self.encoder_channels)
+        if self.latent_dim < 1 or self.image_size % down:
+            raise ValueError(f'latent_dim must be >= 1 and image_size divisible by {down}')
         if self.z_dim and self.z_codes < 2:
             raise ValueError('z_dim > 0 needs z_codes >= 2')
 
@@ -82,7 +91,12 @@ class WorldModel(nn.Module):
         super().__init__()
         self.config = config if config is not None else WorldModelConfig()
         c = self.config
-        self.encoder = ConvEncoder(c.latent_dim, c.encoder_channels, c.image_size)
+        if c.encoder_type == 'keypoints':
+            self.encoder = KeypointEncoder(c.latent_dim, c.encoder_channels, c.keypoints,
+                                           c.global_dim, c.image_size, c.blur_sigma)
+        else:
+            self.encoder = ConvEncoder(c.latent_dim, c.encoder_channels, c.image_size,
+                                       c.blur_sigma)
         self.predictor = ResidualPredictor(c.latent_dim, c.action_dim, c.z_dim,
                                            c.predictor_hidden, c.predictor_layers)
         self.inverse = InverseDynamicsHead(c.latent_dim, c.action_dim, c.predictor_hidden)

@@ -27,28 +27,62 @@ def add_arguments(parser):
     parser.add_argument('--far-planners', default='gd,hierarchical',
                         help='planners also run on the cross_far task (flat vs hierarchical)')
     parser.add_argument('--far-episodes', type=int, default=None)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (1: what the world_model node uses)')
+    parser.add_argument('--results-dir', default=None,
+                        help='keep each run\'s JSON here and reuse one that matches '
+                             '(resume a benchmark cut short; runs are deterministic)')
     parser.add_argument('--no-write', action='store_true', help='print only')
+
+
+def _sha256(path):
+    import hashlib
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _eval_argv(args, planner, kind, episodes):
+    argv = ['--world', args.world, '--ckpt', args.ckpt, '--planner', planner,
+            '--episodes', str(episodes), '--seed', str(args.seed), '--task-kind', kind,
+            '--max-steps', str(args.max_steps)]
+    if args.critic:
+        argv += ['--critic', args.critic]
+    if args.actor:
+        argv += ['--actor', args.actor]
+    return argv
 
 
 def _eval(args, planner, kind, episodes, out_json):
     parser = argparse.ArgumentParser()
     eval_planning.add_arguments(parser)
-    argv = ['--world', args.world, '--ckpt', args.ckpt, '--planner', planner,
-            '--episodes', str(episodes), '--seed', str(args.seed), '--task-kind', kind,
-            '--max-steps', str(args.max_steps), '--json', out_json]
-    if args.critic:
-        argv += ['--critic', args.critic]
-    if args.actor:
-        argv += ['--actor', args.actor]
+    argv = _eval_argv(args, planner, kind, episodes) + ['--json', out_json]
+    if os.path.exists(out_json):
+        with open(out_json) as f:
+            data = json.load(f)
+        inputs = [x for x in (args.ckpt, args.critic, args.actor) if x]
+        same = (data.get('episodes') == episodes and data.get('seed') == args.seed
+                and data.get('max_steps') == args.max_steps and data.get('ckpt') == args.ckpt
+                and data.get('critic') == args.critic and data.get('actor') == args.actor
+                and data.get('task_kind') == kind
+                and all(os.path.getmtime(out_json) > os.path.getmtime(x) for x in inputs))
+        if same:
+            print(f'reusing {out_json}', file=sys.stderr)
+            return data
+    argv += ['--quiet']
     eval_planning.run(parser.parse_args(argv))
     with open(out_json) as f:
         return json.load(f)
 
 
 def run(args):
+    import torch
+
     from jepa_ros.tools.benchmarks import write_section
+    torch.set_num_threads(max(1, args.threads))
     runs = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.results_dir or scratch
+        os.makedirs(tmp, exist_ok=True)
         plan = [(p, 'any', args.episodes) for p in args.planners.split(',') if p]
         plan += [(p, 'cross_far', args.far_episodes or args.episodes)
                  for p in args.far_planners.split(',') if p]
@@ -57,13 +91,21 @@ def run(args):
                 print('skipping mode1: no --actor', file=sys.stderr)
                 continue
             data = _eval(args, planner, kind, n, os.path.join(tmp, f'{planner}_{kind}.json'))
-            runs.append((planner, kind, data['summary']))
+            runs.append((planner, kind, data['summary'],
+                         'jepa-ros eval planning ' + ' '.join(
+                             shlex.quote(a) for a in _eval_argv(args, planner, kind, n))))
     tables = []
-    for planner, kind, summary in runs:
+    for planner, kind, summary, _ in runs:
         tables.append(eval_planning.format_table(summary, f'{planner} ({kind})'))
+    commands = '\n'.join(f'- `{cmd}`' for *_, cmd in runs)
+    files = ', '.join(f'{os.path.basename(x)} sha256 {_sha256(x)[:12]}'
+                      for x in (args.ckpt, args.critic, args.actor) if x)
     body = ('Success is the simulator\'s ground truth within the step budget; the same '
             f'seeded tasks (seed {args.seed}) for every planner. Mean steps count successful '
-            'episodes only.\n\n' + '\n\n'.join(tables))
+            'episodes only. Plan time is per re-plan (one action executed per plan), '
+            f'{args.threads} torch thread(s). Checkpoints: {files}.\n\n'
+            + '\n\n'.join(tables)
+            + '\n\nThe same runs one by one:\n\n' + commands)
     print(body)
     if not args.no_write:
         command = 'python -m jepa_ros.tools.bench_planning ' + ' '.join(

@@ -24,7 +24,7 @@ def add_arguments(parser):
     parser.add_argument('--actor', default=None, help='actor checkpoint (planner mode1)')
     parser.add_argument('--json', default=None, help='write the results here')
     parser.add_argument('--max-steps', type=int, default=150, help='step budget per episode')
-    parser.add_argument('--horizon', type=int, default=16)
+    parser.add_argument('--horizon', type=int, default=12)
     parser.add_argument('--execute-steps', type=int, default=1,
                         help='actions executed between re-plans')
     parser.add_argument('--budget-ms', type=float, default=None,

@@ -21,7 +21,7 @@ def add_arguments(parser):
     parser.add_argument('--terminal-weight', type=float, default=4.0)
     parser.add_argument('--planner', default='gd', choices=['gd', 'cem', 'mppi'],
                         help='the Mode-2 teacher')
-    parser.add_argument('--horizon', type=int, default=16)
+    parser.add_argument('--horizon', type=int, default=12)
     parser.add_argument('--iterations', type=int, default=None)
     parser.add_argument('--pairs', type=int, default=512, help='random start/goal pairs')
     parser.add_argument('--dagger-iters', type=int, default=2)

@@ -1,0 +1,192 @@
+"""Benchmark `world_model`: collect -> train -> evaluate on fresh episodes, plus the z test.
+
+Writes section `world_model` of docs/BENCHMARKS.md. Every number comes from the public
+CLIs (`jepa-ros collect`, `train world-model`) and jepa_ros.core.metrics on episodes the
+model never trained on (collected with another seed).
+
+    python -m jepa_ros.tools.bench_world_model [--quick]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from jepa_ros import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _cli(argv):
+    t0 = time.monotonic()
+    rc = cli.main(argv)
+    if rc != 0:
+        raise RuntimeError(f'jepa-ros {" ".join(argv)} failed with exit code {rc}')
+    return time.monotonic() - t0
+
+
+def collect(out, episodes, steps, seed, extra=()):
+    return _cli(['collect', '--world', 'two_rooms', '--episodes', str(episodes), '--steps',
+                 str(steps), '--out', out, '--seed', str(seed), '--overwrite', '--quiet',
+                 *extra])
+
+
+def train(data, out, budget, seed, extra=()):
+    return _cli(['train', 'world-model', '--data', data, '--out', out, '--time-budget',
+                 str(budget), '--steps', '100000', '--seed', str(seed), '--no-progress',
+                 '--log-every', '500', *extra])
+
+
+def evaluate(ckpt, data):
+    import torch
+    from jepa_ros.core.checkpoint import load_checkpoint
+    from jepa_ros.core.metrics import evaluate_world_model
+    from jepa_ros.data.episodes import load_episodes
+    from jepa_ros.tools.eval_world_model import true_distance_fn
+    model, extra = load_checkpoint(ckpt)
+    with torch.no_grad():
+        res = evaluate_world_model(model, load_episodes(data),
+                                   true_distance_fn(model.config.world))
+    return model, extra, res
+
+
+def one_step_errors(model, data, z_model=None):
+    """Held-out 1-step latent error of a deterministic model, and of a z model with z=0 and
+    with the best of its K codes; each relative to its own copy-last-latent error."""
+    import torch
+    from jepa_ros.core.metrics import encode_episodes, z_prediction_errors
+    from jepa_ros.data.episodes import load_episodes
+    eps = load_episodes(data)
+    acts = [torch.as_tensor(np.asarray(e.actions, np.float32)) for e in eps]
+    out = {}
+    with torch.no_grad():
+        lat = encode_episodes(model, eps)
+        s0 = torch.cat([x[:-1] for x in lat])
+        s1 = torch.cat([x[1:] for x in lat])
+        a = torch.cat([x[:-1] for x in acts])
+        copy = float(((s0 - s1) ** 2).sum(-1).mean())
+        out['deterministic'] = float(((model.predict(s0, a) - s1) ** 2).sum(-1).mean()) / copy
+        if z_model is not None:
+            zl = encode_episodes(z_model, eps)
+            z = z_prediction_errors(z_model, zl, acts, max_starts=10 ** 9)
+            out['z0'] = z['error_z0'] / z['copy_error']
+            out['best_of_k'] = z['error_best_of_k'] / z['copy_error']
+            out['codes'] = z['codes']
+            out['code_use'] = z['code_use']
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument('--quick', action='store_true', help='small smoke run, not for the record')
+    p.add_argument('--workdir', default=os.path.join(ROOT, 'runs', 'bench_world_model'))
+    p.add_argument('--episodes', type=int, default=100)
+    p.add_argument('--steps', type=int, default=100)
+    p.add_argument('--budget', type=float, default=360.0, help='training seconds')
+    p.add_argument('--z-budget', type=float, default=150.0,
+                   help='training seconds of each model of the z experiment')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--write', default=None, help='also copy the trained checkpoint here')
+    p.add_argument('--no-section', action='store_true', help='do not touch BENCHMARKS.md')
+    args = p.parse_args(argv)
+    if args.quick:
+        args.episodes, args.steps, args.budget, args.z_budget = 12, 40, 20.0, 10.0
+    w = args.workdir
+    os.makedirs(w, exist_ok=True)
+    n_eval = max(4, args.episodes // 4)
+    results = {}
+
+    # 1. the shipped recipe: collect + train within the budget, evaluate on new episodes
+    t_collect = collect(f'{w}/train', args.episodes, args.steps, args.seed)
+    collect(f'{w}/eval', n_eval, args.steps, args.seed + 10_000)
+    t_train = train(f'{w}/train', f'{w}/wm.pt', args.budget, args.seed)
+    model, extra, res = evaluate(f'{w}/wm.pt', f'{w}/eval')
+    results['main'] = res
+    results['collect_s'], results['train_s'] = t_collect, t_train
+    if args.write:
+        import shutil
+        shutil.copyfile(f'{w}/wm.pt', args.write)
+
+    # 2. latent variable z on the stochastic world (random shoves)
+    push = ['--push-prob', '0.3', '--push-scale', '1.5']
+    collect(f'{w}/push_train', args.episodes, args.steps, args.seed + 1, push)
+    collect(f'{w}/push_eval', n_eval, args.steps, args.seed + 20_000, push)
+    base = ['--level2-k', '0']
+    train(f'{w}/push_train', f'{w}/push_det.pt', args.z_budget, args.seed, base)
+    train(f'{w}/push_train', f'{w}/push_z.pt', args.z_budget, args.seed,
+          base + ['--z-dim', '4', '--z-codes', '4'])
+    det, _, det_res = evaluate(f'{w}/push_det.pt', f'{w}/push_eval')
+    zm, _, z_res = evaluate(f'{w}/push_z.pt', f'{w}/push_eval')
+    results['z'] = {'deterministic': one_step_errors(det, f'{w}/push_eval'),
+                    'z_model': one_step_errors(zm, f'{w}/push_eval', zm),
+                    'det_probe_r2': det_res.get('probe_r2'),
+                    'z_probe_r2': z_res.get('probe_r2'),
+                    'det_ratio4': det_res['multistep'][4]['ratio'],
+                    'z_ratio4': z_res['multistep'][4]['ratio']}
+    with open(f'{w}/results.json', 'w') as f:
+        json.dump(results, f, indent=2, default=str)
+    if not args.no_section:
+        write(results, args, extra)
+    print(json.dumps({'probe_r2': res.get('probe_r2'),
+                      'ratio8': res['multistep'][8]['ratio'],
+                      'spearman_true': res.get('spearman_true_distance'),
+                      'z': results['z']}, indent=1, default=str))
+    return 0
+
+
+def write(results, args, extra):
+    from jepa_ros.tools.benchmarks import md_table, write_section
+    r = results['main']
+    ms = r['multistep']
+    l2 = r.get('level2', {})
+    steps = extra.get('metrics', {}).get('steps')
+    rows = [
+        ('collect (train episodes)', f'{args.episodes} x {args.steps} frames',
+         f'{results["collect_s"]:.0f} s'),
+        ('train world model (time budget)', f'{args.budget:.0f} s budget, {steps} steps',
+         f'{results["train_s"]:.0f} s'),
+        ('collect + train', 'target <= 600 s on 2 CPU cores',
+         f'{results["collect_s"] + results["train_s"]:.0f} s'),
+        ('linear probe R^2 of (x, y)', 'target >= 0.98', f'{r.get("probe_r2", float("nan")):.4f}'),
+    ] + [(f'{h}-step error / copy-last-latent', 'target <= 0.2 at 8' if str(h) == '8' else '',
+          f'{m["ratio"]:.3f}') for h, m in ms.items()] + [
+        ('effective rank / dims', '', f'{r["collapse"]["effective_rank"]:.1f} / '
+                                      f'{len(r["collapse"]) and extra.get("latent_dim", "")}'),
+        ('mean per-dim std (dead dims)', '', f'{r["collapse"]["mean_std"]:.3f} '
+                                             f'({r["collapse"]["dead_dims"]})'),
+        ('Spearman latent dist. vs geodesic', 'what the planning cost uses',
+         f'{r.get("spearman_true_distance", float("nan")):.3f}'),
+        ('Spearman latent dist. vs euclidean', '', f'{r.get("spearman_euclidean", float("nan")):.3f}'),
+    ]
+    if l2:
+        rows.append((f'level 2 (k={l2["k"]}) probe R^2', '', f'{l2.get("probe_r2", float("nan")):.4f}'))
+        rows += [(f'level 2 {h}-step error / copy', f'{int(h) * l2["k"]} level-1 steps',
+                  f'{m["ratio"]:.3f}') for h, m in l2['multistep'].items()]
+    z = results['z']
+    zrows = [
+        ('deterministic predictor', f'{z["deterministic"]["deterministic"]:.3f}',
+         f'{z["det_ratio4"]:.3f}', f'{z["det_probe_r2"]:.4f}'),
+        ('z model, z = 0', f'{z["z_model"]["z0"]:.3f}', f'{z["z_ratio4"]:.3f}',
+         f'{z["z_probe_r2"]:.4f}'),
+        (f'z model, best of K={z["z_model"]["codes"]} codes',
+         f'{z["z_model"]["best_of_k"]:.3f}', '', ''),
+    ]
+    body = (md_table(['metric', 'note', 'value'], rows) +
+            '\n\nHeld-out: metrics on ' + f'{max(4, args.episodes // 4)} episodes collected with '
+            'another seed; the probe is a ridge fit on 80 % of them, R^2 on the rest.\n\n'
+            '### Latent variable z on the stochastic world\n\n'
+            'Shoves (`--push-prob 0.3 --push-scale 1.5`) make the next frame unpredictable '
+            'from (s, a). Error / copy-last-latent error on held-out episodes, each model in '
+            'its own latent space (equal training budget '
+            f'{args.z_budget:.0f} s each). Code use on held-out: '
+            f'{z["z_model"]["code_use"]}.\n\n' +
+            md_table(['predictor', '1-step error / copy', '4-step (z = 0) / copy', 'probe R^2'],
+                     zrows))
+    cmd = 'python -m jepa_ros.tools.bench_world_model' + (' --quick' if args.quick else '')
+    write_section('world_model', 'World model (two_rooms)', cmd, body)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
