@@ -150,6 +150,9 @@ class DemoClient:
         self.node.create_subscription(Twist, 'cmd_vel', self._on_cmd, 10)
         self.diag = {}
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
+        from std_srvs.srv import Trigger
+        self.goal_status = self.node.create_client(Trigger, '/sim_bridge/goal_status')
+        self.Trigger = Trigger
         self.action = ActionClient(self.node, ReachGoal, 'reach_goal')
         self.ReachGoal = ReachGoal
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -228,6 +231,16 @@ class DemoClient:
             handle.cancel_goal_async()
             return None
         return res.result
+
+    def sim_goal_status(self):
+        """Ground truth from the simulator (for the report only): goal state and distance."""
+        if not self.goal_status.wait_for_service(timeout_sec=5.0):
+            return {}
+        res = _wait(self.goal_status.call_async(self.Trigger.Request()), 5.0)
+        try:
+            return json.loads(res.message) if res is not None else {}
+        except ValueError:
+            return {}
 
     def close(self):
         self._stop.set()
@@ -322,7 +335,9 @@ def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=Non
             result = client.reach(goal_timeout, on_feedback)
             client.recording = False
             xy, lat = client.take_trajectory()
-            goal_xy = xy[-1] if result is not None and result.success and xy else None
+            status = client.sim_goal_status()
+            goal_xy = (status.get('goal_state') or [None])[:2] if status.get('goal_state') \
+                else None
             if result is None:
                 rec = GoalRecord(index=i, success=False, steps=len(energies),
                                  final_energy=float(energies[-1]) if energies else float('nan'),
@@ -337,6 +352,8 @@ def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=Non
             rec.probe_xy = probe.xy(np.asarray(lat)).tolist() if lat else []
             rec.goal_xy = list(goal_xy) if goal_xy is not None else None
             rec.wall_s = time.monotonic() - t0
+            if status.get('distance') is not None:
+                rec.message = (rec.message + f'; true distance {status["distance"]:.2f} m').strip('; ')
             records.append(rec)
             if i == gif_goal:
                 with client.lock:

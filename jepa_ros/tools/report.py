@@ -135,7 +135,7 @@ def plot_probe(run, path, arena=1.5):
             ax.plot(*g.goal_xy[:2], marker='*', color=c, ms=12, mec='k')
     ax.plot([], [], 'k-', label='ground truth')
     ax.plot([], [], 'k:', label='linear probe of latent')
-    ax.legend(fontsize=8, loc='lower left')
+    ax.legend(fontsize=7, loc='upper left', framealpha=0.6)
     ax.set_xlim(-arena, arena)
     ax.set_ylim(-arena, arena)
     ax.set_aspect('equal')
