@@ -52,7 +52,8 @@ def terminal_cost():
 # on the real world model, where each iteration costs far more).
 CONVERGED = {'gd': {'iterations': 30, 'num_inits': 8},
              'cem': {'iterations': 6, 'samples': 256},
-             'mppi': {'iterations': 6, 'samples': 256}}
+             'mppi': {'iterations': 6, 'samples': 256},
+             'hierarchical': {'level1_cfg': {'iterations': 30, 'num_inits': 8}}}
 
 
 def planner(name, model=None, **cfg):

@@ -13,6 +13,11 @@ one rollout call per iteration. Actions are normalised and kept inside
 
 Every planner is anytime: with `budget_s` it stops iterating when the budget is spent and
 returns the best plan evaluated so far (at least one evaluation always happens).
+
+Defaults (horizon 12; gd 5 Adam steps x 2 inits; cem/mppi 128 samples x 4 iterations) are
+tuned for receding-horizon control on the two_rooms world model on one CPU thread: with the
+shifted previous plan as warm start, more iterations/samples did not raise the success
+rate on same_room tasks, only the plan time (see docs/BENCHMARKS.md, section planning).
 """
 import copy
 import math
@@ -175,7 +180,7 @@ class GradientPlanner(Planner):
     """
     name = 'gd'
 
-    def __init__(self, model, iterations=15, num_inits=4, lr=0.3, init_scale=0.7, **kw):
+    def __init__(self, model, iterations=5, num_inits=2, lr=0.3, init_scale=0.7, **kw):
         super().__init__(model, **kw)
         self.iterations, self.num_inits = int(iterations), int(num_inits)
         self.lr, self.init_scale = float(lr), float(init_scale)
@@ -411,6 +416,7 @@ class HierarchicalPlanner(Planner):
     """
     name = 'hierarchical'
     _per_problem_info = ('subgoal',)
+    LEVEL2_DEFAULTS = {'gd': {'iterations': 20, 'num_inits': 4}}
 
     def __init__(self, model, k=4, coarse_horizon=6, coarse_action_dim=None, level1='gd',
                  level2='gd', level1_cfg=None, level2_cfg=None, level2_budget_fraction=0.5,
@@ -427,9 +433,12 @@ class HierarchicalPlanner(Planner):
             coarse_action_dim = int(coarse_action_dim or _infer_action_dim(coarse)
                                     or self.action_dim)
         self.coarse = coarse
+        # Level 2 plans from scratch every call (no warm start) on a short coarse horizon:
+        # it gets more iterations than the flat defaults, which assume a warm start.
+        upper_cfg = dict(self.LEVEL2_DEFAULTS.get(level2, {}))
+        upper_cfg.update(level2_cfg or {})
         self.upper = make_planner(level2, coarse, horizon=self.coarse_horizon,
-                                  action_dim=coarse_action_dim, seed=self.seed,
-                                  **(level2_cfg or {}))
+                                  action_dim=coarse_action_dim, seed=self.seed, **upper_cfg)
         self.lower = make_planner(level1, _EncodedModel(model, coarse.encode),
                                   horizon=self.horizon, action_dim=self.action_dim,
                                   action_low=self.action_low, action_high=self.action_high,

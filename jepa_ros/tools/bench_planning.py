@@ -74,6 +74,33 @@ def _eval(args, planner, kind, episodes, out_json):
         return json.load(f)
 
 
+def target_lines(rows):
+    """'- target: measured (met/MISSED)' lines for the issue-4 targets whose runs exist;
+    rows: {(planner, task_kind): summary row of all tasks}."""
+    def rate(p, k='any'):
+        return rows[(p, k)]['success_rate'] if (p, k) in rows else None
+
+    def verdict(ok):
+        return 'met' if ok else 'MISSED'
+    out = []
+    for planner, need in (('mppi', 0.95), ('gd', 0.90), ('mode1', 0.85)):
+        r = rate(planner)
+        if r is not None:
+            out.append(f'- {planner} success >= {100 * need:.0f} %: {100 * r:.0f} % '
+                       f'({verdict(r >= need)})')
+    if ('gd', 'any') in rows and ('mppi', 'any') in rows:
+        ratio = rows[('gd', 'any')]['plan_ms_p50'] / rows[('mppi', 'any')]['plan_ms_p50']
+        out.append(f'- gd plan time p50 <= 25 % of mppi\'s: {100 * ratio:.0f} % '
+                   f'({verdict(ratio <= 0.25)})')
+    r = rate('random')
+    if r is not None:
+        out.append(f'- random is the floor: {100 * r:.0f} %')
+    h, f = rate('hierarchical', 'cross_far'), rate('gd', 'cross_far')
+    if h is not None and f is not None:
+        out.append(f'- hierarchical vs flat gd on cross_far: {100 * h:.0f} % vs {100 * f:.0f} %')
+    return out
+
+
 def run(args):
     import torch
 
@@ -98,6 +125,7 @@ def run(args):
     for planner, kind, summary, _ in runs:
         tables.append(eval_planning.format_table(summary, f'{planner} ({kind})'))
     commands = '\n'.join(f'- `{cmd}`' for *_, cmd in runs)
+    checks = target_lines({(p, k): summ['all'] for p, k, summ, _ in runs})
     files = ', '.join(f'{os.path.basename(x)} sha256 {_sha256(x)[:12]}'
                       for x in (args.ckpt, args.critic, args.actor) if x)
     body = ('Success is the simulator\'s ground truth within the step budget; the same '
@@ -105,6 +133,8 @@ def run(args):
             'episodes only. Plan time is per re-plan (one action executed per plan), '
             f'{args.threads} torch thread(s). Checkpoints: {files}.\n\n'
             + '\n\n'.join(tables)
+            + ('\n\nTargets (issue 4, meant for 100 episodes; measured on the episodes '
+               'above):\n\n' + '\n'.join(checks) if checks else '')
             + '\n\nThe same runs one by one:\n\n' + commands)
     print(body)
     if not args.no_write:

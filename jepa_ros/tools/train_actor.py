@@ -12,6 +12,11 @@ import numpy as np
 import torch
 
 
+TEACHER_DEFAULTS = {'gd': {'iterations': 30, 'num_inits': 8},
+                    'cem': {'iterations': 6, 'samples': 256},
+                    'mppi': {'iterations': 6, 'samples': 256}}
+
+
 def add_arguments(parser):
     parser.add_argument('--ckpt', required=True, help='world model checkpoint')
     parser.add_argument('--out', required=True, help='actor checkpoint to write')
@@ -63,7 +68,9 @@ def run(args):
         critic.requires_grad_(False)
         terms['critic'] = (args.critic_weight, True)
     cost = IntrinsicCost(terms, terminal_weight=args.terminal_weight, critic=critic)
-    cfg = {'horizon': args.horizon, 'seed': args.seed}
+    # Labelling is offline and plans from scratch (no warm start): a thorough teacher,
+    # not the planners' defaults, which assume receding-horizon warm starts.
+    cfg = {'horizon': args.horizon, 'seed': args.seed, **TEACHER_DEFAULTS[args.planner]}
     if args.iterations:
         cfg['iterations'] = args.iterations
     teacher = make_planner(args.planner, model, action_dim=model.config.action_dim, **cfg)
