@@ -21,15 +21,15 @@ def test_collect_two_episodes(tmp_path, capsys):
     env = make_env('two_rooms')
     for ep in episodes:
         assert ep.images.shape == (12, 64, 64, 3) and ep.actions.shape == (12, 2)
-        assert ep.meta['world'] == 'two_rooms' and ep.meta['action_scale'] == [0.6, 0.6]
+        assert ep.meta['world'] == 'two_rooms' and ep.meta['action_scale'] == [1.5, 1.5]
         assert np.all(np.abs(ep.actions) <= 1) and np.abs(ep.actions).max() > 0.05
         # Odometry is ground truth: each image is exactly the render of its state...
         for t in (0, 5, 11):
             np.testing.assert_array_equal(ep.images[t], env.render_state(ep.states[t]))
-        # ...and the states follow the recorded actions (holonomic, 0.6 m/s, 0.1 s),
+        # ...and the states follow the recorded actions (holonomic, 1.5 m/s, 0.1 s),
         # except where a wall stopped the robot.
         step = np.diff(ep.states[:, :2], axis=0)
-        free = np.linalg.norm(step - ep.actions[:-1] * 0.06, axis=1) < 1e-3
+        free = np.linalg.norm(step - ep.actions[:-1] * 0.15, axis=1) < 1e-3
         assert free.mean() > 0.5
     env.close()
     # rosbag2 tooling reads the same files.

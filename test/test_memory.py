@@ -174,20 +174,20 @@ def test_recording_reads_back_with_anyreader_and_load_episodes(ros, tmp_path):
     episodes = load_episodes(chunks, use_cache=False)
     assert sum(len(e) for e in episodes) == sum(n for n in per_chunk if n >= 2)
     for ep in episodes:
-        assert ep.meta['world'] == 'two_rooms' and ep.meta['action_scale'] == [0.6, 0.6]
+        assert ep.meta['world'] == 'two_rooms' and ep.meta['action_scale'] == [1.5, 1.5]
         assert ep.images.shape[1:] == (H, W, 3) and ep.states.shape[1] == 3
-    # 0.3 / 0.6 and -0.15 / 0.6: the Twist turned back into normalised actions, across
+    # 0.3 / 1.5 and -0.15 / 1.5: the Twist turned back into normalised actions, across
     # chunk boundaries (frames before the first command matched are zero).
     actions = np.concatenate([ep.actions for ep in episodes])
     first = int(np.argmax(np.any(actions != 0, axis=1)))
     assert first < 10
-    np.testing.assert_allclose(actions[first:], [[0.5, -0.25]] * (len(actions) - first),
+    np.testing.assert_allclose(actions[first:], [[0.2, -0.1]] * (len(actions) - first),
                                atol=1e-6)
     # The ~/save episode (from the RAM ring buffer) loads the same way.
     ep = load_episodes(saved['path'], use_cache=False)[0]
     assert os.path.realpath(saved['path']).startswith(str(session / 'episodes'))
     assert len(ep) == saved['transitions']
-    np.testing.assert_allclose(ep.actions[:-1], [[0.5, -0.25]] * (len(ep) - 1), atol=1e-6)
+    np.testing.assert_allclose(ep.actions[:-1], [[0.2, -0.1]] * (len(ep) - 1), atol=1e-6)
     frame_values = ep.images[:, 0, 0, 0].astype(int)
     assert np.all(np.diff(frame_values) % 256 >= 1)  # consecutive frames, in order
 

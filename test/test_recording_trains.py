@@ -96,5 +96,5 @@ def test_memory_recording_trains_a_world_model(tmp_path):
     model, _ = load_checkpoint(str(out), kind='world_model')
     assert model.config.latent_dim == 8
     # the action description came from the recording (sim_bridge metadata), not a default
-    assert model.config.action_scale == [0.6, 0.6] and model.config.action_dim == 2
+    assert model.config.action_scale == [1.5, 1.5] and model.config.action_dim == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())

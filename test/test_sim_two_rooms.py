@@ -58,9 +58,9 @@ def test_walls_stop_the_robot(env):
 
 def test_robot_passes_the_door(env):
     env.reset(seed=0, options={'start_state': [-0.8, 0.0], 'goal_state': [0.8, 0.0]})
-    for _ in range(27):  # 27 * 0.06 m = 1.62 m: from x=-0.8 to x=0.82
+    for _ in range(11):  # 11 * 0.15 m = 1.65 m: from x=-0.8 to x=0.85
         info = env.step([1.0, 0.0])[4]
-    assert info['state'][0] == pytest.approx(0.82, abs=0.01) and info['success']
+    assert info['state'][0] == pytest.approx(0.85, abs=0.01) and info['success']
     assert info['distance'] < 0.2
 
 

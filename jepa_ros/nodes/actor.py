@@ -39,10 +39,10 @@ PARAMS = [
                      'older than this (s)', min=0.01, max=10.0),
     common.ParamSpec('plan_timeout', 0.5, 'a plan older than this (s) is stale', min=0.01,
                      max=60.0),
-    common.ParamSpec('max_linear_speed', 0.5, 'limit on |linear| (m/s)', min=0.0, max=10.0),
+    common.ParamSpec('max_linear_speed', 1.5, 'limit on |linear| (m/s)', min=0.0, max=10.0),
     common.ParamSpec('max_angular_speed', 1.5, 'limit on |angular.z| (rad/s)', min=0.0,
                      max=20.0),
-    common.ParamSpec('max_linear_accel', 2.0, 'limit on the change of linear velocity '
+    common.ParamSpec('max_linear_accel', 15.0, 'limit on the change of linear velocity '
                      '(m/s^2)', min=0.0, max=100.0),
     common.ParamSpec('max_angular_accel', 6.0, 'limit on the change of angular velocity '
                      '(rad/s^2)', min=0.0, max=200.0),

@@ -31,11 +31,11 @@ from jepa_ros.nodes import common
 PARAMS = [
     common.ParamSpec('mode', 'mode2', 'mode2: plan with the world model; mode1: reactive '
                      'actor policy', choices=['mode2', 'mode1']),
-    common.ParamSpec('planner', 'cem', 'planner pushed to world_model',
+    common.ParamSpec('planner', 'gd', 'planner pushed to world_model',
                      choices=['gd', 'cem', 'mppi', 'hierarchical', 'random']),
     common.ParamSpec('horizon', 12, 'planning horizon pushed to world_model', min=1,
                      max=128),
-    common.ParamSpec('budget_s', 0.15, 'plan time budget pushed to world_model (s)',
+    common.ParamSpec('budget_s', 0.05, 'plan time budget pushed to world_model (s)',
                      min=0.001, max=10.0),
     common.ParamSpec('cost.goal.weight', 1.0, 'goal energy weight pushed to world_model',
                      min=0.0, max=1e4),

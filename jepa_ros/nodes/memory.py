@@ -43,7 +43,7 @@ from jepa_ros.nodes import common
 DEFAULT_TOPICS = ['camera/image_raw', 'cmd_vel', 'odom', 'goal/image_raw', 'jepa/state',
                   'jepa/goal_state', 'jepa/plan']
 DEFAULT_META = {'world': 'two_rooms', 'action_dim': 2, 'action_mode': 'holonomic',
-                'action_fields': ['linear.x', 'linear.y'], 'action_scale': [0.6, 0.6],
+                'action_fields': ['linear.x', 'linear.y'], 'action_scale': [1.5, 1.5],
                 'state_fields': ['x', 'y', 'yaw'], 'dt': 0.1,
                 'cmd_msgtype': 'geometry_msgs/msg/Twist'}
 
@@ -80,7 +80,7 @@ PARAMS = [
     common.ParamSpec('world', 'two_rooms', 'world name written to the metadata'),
     common.ParamSpec('action_fields', ['linear.x', 'linear.y'], 'Twist fields that make the '
                      'action (metadata action_fields)'),
-    common.ParamSpec('action_scale', [0.6, 0.6], 'physical units per normalised action unit'),
+    common.ParamSpec('action_scale', [1.5, 1.5], 'physical units per normalised action unit'),
     common.ParamSpec('state_fields', ['x', 'y', 'yaw'], 'odometry fields that make the state'),
     common.ParamSpec('dt', 0.1, 'control period of the recorded robot (s)', min=1e-4, max=10.0),
 ]

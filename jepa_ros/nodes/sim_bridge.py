@@ -133,7 +133,7 @@ class SimStepper:
         if self.world == 'reach':
             s = float(_env_attr(env, ('max_ee_speed',), 0.2))
             return np.full(3, s, dtype=np.float64)
-        lin = float(_env_attr(env, ('max_linear_speed', 'max_speed'), 0.6))
+        lin = float(_env_attr(env, ('max_linear_speed', 'max_speed'), 1.5))
         if self.drive == 'diff_drive':
             ang = float(_env_attr(env, ('max_angular_speed',), 2.0))
             return np.array([lin, ang], dtype=np.float64)

@@ -36,14 +36,14 @@ PARAMS = [
                      'then stay 0)', read_only=True),
     common.ParamSpec('device', 'cpu', 'torch device', choices=['cpu', 'cuda'],
                      read_only=True),
-    common.ParamSpec('planner', 'cem', 'Mode-2 planner', choices=PLANNER_CHOICES),
+    common.ParamSpec('planner', 'gd', 'Mode-2 planner', choices=PLANNER_CHOICES),
     common.ParamSpec('horizon', 12, 'planning horizon in model steps', min=1, max=128),
-    common.ParamSpec('plan_rate', 5.0, 're-planning rate (Hz)', min=0.2, max=100.0),
-    common.ParamSpec('budget_s', 0.15, 'time budget of one plan (s); planners stop '
+    common.ParamSpec('plan_rate', 10.0, 're-planning rate (Hz)', min=0.2, max=100.0),
+    common.ParamSpec('budget_s', 0.05, 'time budget of one plan (s); planners stop '
                      'iterating when it runs out', min=0.001, max=10.0),
     common.ParamSpec('samples', 128, 'candidates per iteration (cem, mppi, random)',
                      min=1, max=8192),
-    common.ParamSpec('iterations', 6, 'optimisation iterations at most (gd, cem, mppi)',
+    common.ParamSpec('iterations', 5, 'optimisation iterations at most (gd, cem, mppi)',
                      min=1, max=1000),
     common.ParamSpec('warm_start', True, 'start each plan from the previous one, shifted'),
     common.ParamSpec('state_timeout', 0.5, 'do not plan from a state older than this (s)',
