@@ -11,7 +11,8 @@ from jepa_ros.core.checkpoint import (CheckpointError, load_checkpoint, read_che
                                       register_kind, save_checkpoint)
 from jepa_ros.core.world_model import WorldModel, WorldModelConfig
 
-SMALL = dict(latent_dim=8, encoder_channels=[4, 4, 8, 8], predictor_hidden=16,
+SMALL = dict(latent_dim=8, encoder_type='conv', encoder_channels=[4, 4, 8, 8],
+             predictor_hidden=16,
              level2_k=2, level2_dim=4, level2_hidden=8, z_dim=2, z_codes=3,
              action_dim=3, action_scale=[0.1, 0.2, 0.3], world='reach')
 

@@ -14,7 +14,8 @@ from jepa_ros.core.world_model import WorldModel, WorldModelConfig
 from jepa_ros.data.episodes import write_episode
 from test_world_model_data import dot_episodes
 
-TINY = dict(latent_dim=16, encoder_channels=[8, 8, 16, 16], predictor_hidden=32)
+TINY = dict(latent_dim=16, encoder_type='conv', encoder_channels=[8, 8, 16, 16],
+            predictor_hidden=32, blur_sigma=1.0)
 
 
 def randomise_predictor(model):
@@ -76,12 +77,12 @@ def test_level2_api():
 
 def test_training_is_deterministic_under_a_seed():
     eps = dot_episodes(3, 12, seed=0)
-    tc = TrainConfig(steps=3, batch_size=4, seed=5, warmup_steps=1, log_every=100)
+    tc = TrainConfig(steps=3, batch_size=4, seed=5, warmup_steps=1, log_every=100,
+                     finetune_steps=3, finetune_batch_size=8)
     runs = [train_world_model(eps, WorldModelConfig(**TINY), tc, log=lambda m: None)[0]
             for _ in range(2)]
-    other = train_world_model(eps, WorldModelConfig(**TINY),
-                              TrainConfig(steps=3, batch_size=4, seed=6, warmup_steps=1),
-                              log=lambda m: None)[0]
+    tc.seed = 6
+    other = train_world_model(eps, WorldModelConfig(**TINY), tc, log=lambda m: None)[0]
     sd = [r.state_dict() for r in runs]
     assert all(torch.equal(sd[0][k], sd[1][k]) for k in sd[0])
     assert any(not torch.equal(sd[0][k], other.state_dict()[k]) for k in sd[0])
@@ -92,14 +93,18 @@ def test_short_training_learns_state_and_dynamics():
     predictor beats copying the last latent. Guards the whole loss/optimiser pipeline."""
     torch.set_num_threads(2)
     eps = dot_episodes(24, 40, seed=0)
-    tc = TrainConfig(steps=250, batch_size=16, seed=0, log_every=50, warmup_steps=20)
+    tc = TrainConfig(steps=200, batch_size=16, seed=0, log_every=50, warmup_steps=20,
+                     finetune_steps=400, finetune_batch_size=64)
     logs = []
     model, summary = train_world_model(eps, WorldModelConfig(**TINY), tc, log=logs.append)
-    assert summary['steps'] == 250 and any('eff_rank' in m for m in logs)
+    assert summary['steps'] == 200 and any('eff_rank' in m for m in logs)
     res = evaluate_world_model(model, eps + dot_episodes(6, 40, seed=1), held_out=0.2)
     assert res['probe_r2'] > 0.9, res
-    assert res['multistep'][1]['ratio'] < 0.5, res['multistep']
-    assert res['multistep'][4]['ratio'] < 0.7, res['multistep']
+    # An untrained (identity) predictor scores 1.0; pixel aliasing of the 8-px square
+    # bounds the 1-step ratio, while motion dominates at longer horizons.
+    assert res['multistep'][1]['ratio'] < 0.85, res['multistep']
+    assert res['multistep'][4]['ratio'] < 0.6, res['multistep']
+    assert res['multistep'][16]['ratio'] < 0.6, res['multistep']
     assert not res['collapse']['collapsed']
     assert res['spearman_euclidean'] > 0.5
 
@@ -120,6 +125,7 @@ def test_train_and_eval_cli_end_to_end(tmp_path, monkeypatch, capsys):
     rc = cli.main(['train', 'world-model', '--data', str(tmp_path / 'data'), '--out',
                    str(ckpt), '--steps', '4', '--batch-size', '4', '--latent-dim', '16',
                    '--level2-k', '2', '--level2-steps', '3', '--z-dim', '2',
+                   '--finetune-steps', '3',
                    '--no-progress', '--loss-smoothness', '0.5'])
     assert rc == 0
     model, extra = load_checkpoint(ckpt)

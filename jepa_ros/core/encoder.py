@@ -99,7 +99,8 @@ class KeypointEncoder(nn.Module):
 
     def forward(self, images):
         feats = self.stem(_prepare(images, self.image_size, self.blur))
-        logits = self.keypoint_logits(feats).flatten(2) * torch.exp(-self.log_temperature)  # (B,K,HW)
+        # (B, K, H*W) logits, sharpened by a learned temperature
+        logits = self.keypoint_logits(feats).flatten(2) * torch.exp(-self.log_temperature)
         attn = torch.softmax(logits, dim=-1)
         kx = attn @ self.grid_x
         ky = attn @ self.grid_y

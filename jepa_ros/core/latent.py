@@ -47,14 +47,22 @@ class LatentCodebook(nn.Module):
         return self.codes()[index], index
 
 
-def rollout_with_inferred_z(model, s0, actions, targets, code_cost=0.0):
+def rollout_with_inferred_z(model, s0, actions, targets, code_cost=0.0, zero_fraction=0.0):
     """Open-loop rollout where each step's z is inferred against its target latent.
 
     s0 (B,D), actions (B,T,A), targets (B,T,D) -> (pred (B,T,D), code index (B,T)).
+    `zero_fraction` of the samples (drawn from torch's RNG) keep z = 0 whatever fits best:
+    trained that way, code 0 predicts the average outcome, so running without z (z=None)
+    degrades to a deterministic predictor instead of one arbitrary mode.
     """
     s, preds, idx = s0, [], []
+    forced = (torch.rand(s0.shape[0], device=s0.device) < zero_fraction) if zero_fraction \
+        else None
     for t in range(actions.shape[1]):
         z, i = model.codebook.infer(model.predictor, s, actions[:, t], targets[:, t], code_cost)
+        if forced is not None:
+            i = torch.where(forced, torch.zeros_like(i), i)
+            z = model.codebook.codes()[i]
         s = model.predict(s, actions[:, t], z)
         preds.append(s)
         idx.append(i)

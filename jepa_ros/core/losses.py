@@ -18,7 +18,7 @@ class LossConfig:
     prediction: float = 25.0      # multi-step open-loop rollout error (VICReg "sim" weight)
     variance: float = 25.0        # VICReg hinge on per-dimension std
     covariance: float = 1.0       # VICReg off-diagonal covariance
-    smoothness: float = 0.0       # ||s_{t+1} - s_t||^2
+    smoothness: float = 1.0       # ||s_{t+1} - s_t||^2
     inverse: float = 1.0          # inverse dynamics a_t <- (s_t, s_{t+1})
     variance_target: float = 1.0  # std the hinge asks every dimension to reach
     rollout_discount: float = 1.0  # weight of step t is discount**t
@@ -28,6 +28,7 @@ class LossConfig:
     level2_covariance: float = 1.0
     level2_inverse: float = 1.0
     z_code_cost: float = 0.0      # extra energy charged for any non-zero z code
+    z_zero_fraction: float = 0.5  # share of training samples held at z = 0 (see latent.py)
 
 
 def rollout_prediction_loss(pred, target, discount=1.0):
@@ -74,7 +75,8 @@ def world_model_losses(model, latents, actions, cfg, z=None):
     code_idx = None
     if codebook is not None and z is None:
         pred, code_idx = rollout_with_inferred_z(model, latents[:, 0], actions,
-                                                 target.detach(), cfg.z_code_cost)
+                                                 target.detach(), cfg.z_code_cost,
+                                                 cfg.z_zero_fraction)
     else:
         pred = model.rollout(latents[:, 0], actions, z)
     flat = latents.reshape(b * t1, d)
@@ -98,7 +100,7 @@ def predictor_only_loss(model, latents, actions, cfg):
     target = latents[:, 1:]
     if getattr(model, 'codebook', None) is not None:
         pred, _ = rollout_with_inferred_z(model, latents[:, 0], actions, target,
-                                          cfg.z_code_cost)
+                                          cfg.z_code_cost, cfg.z_zero_fraction)
     else:
         pred = model.rollout(latents[:, 0], actions)
     return rollout_prediction_loss(pred, target, cfg.rollout_discount)

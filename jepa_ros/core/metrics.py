@@ -187,6 +187,10 @@ def evaluate_world_model(model, episodes, distance_fn=None, horizons=(1, 4, 8, 1
                                              np.concatenate([ys[i] for i in tr]),
                                              torch.cat([s2[i] for i in te]),
                                              np.concatenate([ys[i] for i in te]))
+        if has_states and distance_fn is not None:
+            l2['spearman_true_distance'] = distance_ranking(
+                [s2[i] for i in te], [np.asarray(episodes[i].states, np.float64) for i in te],
+                distance_fn, pairs, seed)
         l2['multistep'] = level2_multistep_ratios(lv2, [s2[i] for i in te],
                                                   [actions[i] for i in te], seed=seed)
         res['level2'] = l2

@@ -5,7 +5,6 @@ T+1 frames; then H-JEPA level 2 learns on frozen level-1 latents of the same epi
 Deterministic under a seed on CPU when stopped by step count (a time budget stops at a
 wall-clock-dependent step).
 """
-import dataclasses
 from dataclasses import dataclass, field
 import math
 import time

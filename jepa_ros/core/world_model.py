@@ -27,9 +27,9 @@ class WorldModelConfig:
     action_dim: int = 2
     action_scale: List[float] = field(default_factory=lambda: [1.0, 1.0])
     action_mode: str = 'holonomic'
-    encoder_type: str = 'keypoints'  # 'keypoints' (spatial soft-argmax) or 'conv'
-    encoder_channels: List[int] = field(default_factory=lambda: [16, 32, 32])
-    blur_sigma: float = 1.5   # input Gaussian blur (pixels); 0 = none
+    encoder_type: str = 'conv'  # 'conv' (strided convs + linear) or 'keypoints'
+    encoder_channels: List[int] = field(default_factory=lambda: [16, 32, 64, 64])
+    blur_sigma: float = 1.0   # input Gaussian blur (pixels); 0 = none
     keypoints: int = 32
     global_dim: int = 32
     predictor_hidden: int = 256

@@ -78,25 +78,86 @@ def one_step_errors(model, data, z_model=None):
     return out
 
 
+def z_experiment(main_ckpt, train_dir, eval_dir, steps, seed=0):
+    """Deterministic vs z predictor on the shoved world, in ONE latent space.
+
+    Both predictors are trained for `steps` large-batch steps on the latents of the same
+    frozen encoder (the main model's), so their errors are directly comparable and the
+    comparison does not depend on how far each encoder got in a short budget.
+    """
+    import torch
+    from jepa_ros.core.checkpoint import load_checkpoint
+    from jepa_ros.core.metrics import multistep_ratios
+    from jepa_ros.core.train_world_model import FrameBank, TrainConfig, finetune_predictor
+    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
+    from jepa_ros.data.episodes import load_episodes
+    base, _ = load_checkpoint(main_ckpt)
+    bank = FrameBank(load_episodes(train_dir), base.config.image_size)
+    latents = bank.encode_all(base)
+    tc = TrainConfig(finetune_steps=steps, finetune_batch_size=256, seed=seed,
+                     log_every=10 ** 6)
+    models = {}
+    for name, extra in (('det', {}), ('z', {'z_dim': 4, 'z_codes': 4})):
+        cfg = WorldModelConfig.from_dict({**base.config.to_dict(), 'level2_k': 0, **extra})
+        torch.manual_seed(seed)
+        m = WorldModel(cfg)
+        m.encoder.load_state_dict(base.encoder.state_dict())
+        t0 = time.monotonic()
+        finetune_predictor(m, bank, latents, tc, 'cpu', log=lambda *_: None)
+        models[name] = (m, time.monotonic() - t0)
+    det, zm = models['det'][0], models['z'][0]
+    errs = one_step_errors(zm, eval_dir, zm)
+    errs['deterministic'] = one_step_errors(det, eval_dir)['deterministic']
+    ev = load_episodes(eval_dir)
+    with torch.no_grad():
+        from jepa_ros.core.metrics import encode_episodes
+        lat = encode_episodes(det, ev)
+        acts = [torch.as_tensor(np.asarray(e.actions, np.float32)) for e in ev]
+        r_det = multistep_ratios(det, lat, acts, (4,))[4]['ratio']
+        r_z = multistep_ratios(zm, lat, acts, (4,))[4]['ratio']
+    return {'deterministic': {'deterministic': errs['deterministic']}, 'z_model': errs,
+            'det_probe_r2': float('nan'), 'z_probe_r2': float('nan'),
+            'det_ratio4': r_det, 'z_ratio4': r_z, 'steps': steps,
+            'train_s': [round(models[k][1], 1) for k in ('det', 'z')]}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--quick', action='store_true', help='small smoke run, not for the record')
     p.add_argument('--workdir', default=os.path.join(ROOT, 'runs', 'bench_world_model'))
     p.add_argument('--episodes', type=int, default=100)
     p.add_argument('--steps', type=int, default=100)
-    p.add_argument('--budget', type=float, default=360.0, help='training seconds')
-    p.add_argument('--z-budget', type=float, default=150.0,
+    p.add_argument('--budget', type=float, default=300.0, help='training seconds')
+    p.add_argument('--z-budget', type=float, default=120.0,
                    help='training seconds of each model of the z experiment')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--write', default=None, help='also copy the trained checkpoint here')
     p.add_argument('--no-section', action='store_true', help='do not touch BENCHMARKS.md')
+    p.add_argument('--z-steps', type=int, default=1500,
+                   help='predictor steps of each model in the z experiment')
+    p.add_argument('--z-only', action='store_true',
+                   help='redo only the z experiment, reusing the workdir of a full run')
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.episodes, args.steps, args.budget, args.z_budget = 12, 40, 20.0, 10.0
     w = args.workdir
     os.makedirs(w, exist_ok=True)
     n_eval = max(4, args.episodes // 4)
     results = {}
+
+    if args.z_only:
+        with open(f'{w}/results.json') as f:
+            results = json.load(f)
+        results['z'] = z_experiment(f'{w}/wm.pt', f'{w}/push_train', f'{w}/push_eval',
+                                    args.z_steps, args.seed)
+        with open(f'{w}/results.json', 'w') as f:
+            json.dump(results, f, indent=2, default=str)
+        from jepa_ros.core.checkpoint import load_checkpoint
+        if not args.no_section:
+            write(results, args, load_checkpoint(f'{w}/wm.pt')[1])
+        print(json.dumps(results['z'], indent=1, default=str))
+        return 0
 
     # 1. the shipped recipe: collect + train within the budget, evaluate on new episodes
     t_collect = collect(f'{w}/train', args.episodes, args.steps, args.seed)
@@ -105,6 +166,7 @@ def main(argv=None):
     model, extra, res = evaluate(f'{w}/wm.pt', f'{w}/eval')
     results['main'] = res
     results['collect_s'], results['train_s'] = t_collect, t_train
+    results['latent_dim'] = model.config.latent_dim
     if args.write:
         import shutil
         shutil.copyfile(f'{w}/wm.pt', args.write)
@@ -113,18 +175,8 @@ def main(argv=None):
     push = ['--push-prob', '0.3', '--push-scale', '1.5']
     collect(f'{w}/push_train', args.episodes, args.steps, args.seed + 1, push)
     collect(f'{w}/push_eval', n_eval, args.steps, args.seed + 20_000, push)
-    base = ['--level2-k', '0']
-    train(f'{w}/push_train', f'{w}/push_det.pt', args.z_budget, args.seed, base)
-    train(f'{w}/push_train', f'{w}/push_z.pt', args.z_budget, args.seed,
-          base + ['--z-dim', '4', '--z-codes', '4'])
-    det, _, det_res = evaluate(f'{w}/push_det.pt', f'{w}/push_eval')
-    zm, _, z_res = evaluate(f'{w}/push_z.pt', f'{w}/push_eval')
-    results['z'] = {'deterministic': one_step_errors(det, f'{w}/push_eval'),
-                    'z_model': one_step_errors(zm, f'{w}/push_eval', zm),
-                    'det_probe_r2': det_res.get('probe_r2'),
-                    'z_probe_r2': z_res.get('probe_r2'),
-                    'det_ratio4': det_res['multistep'][4]['ratio'],
-                    'z_ratio4': z_res['multistep'][4]['ratio']}
+    results['z'] = z_experiment(f'{w}/wm.pt', f'{w}/push_train', f'{w}/push_eval',
+                                args.z_steps, args.seed)
     with open(f'{w}/results.json', 'w') as f:
         json.dump(results, f, indent=2, default=str)
     if not args.no_section:
@@ -149,42 +201,46 @@ def write(results, args, extra):
          f'{results["train_s"]:.0f} s'),
         ('collect + train', 'target <= 600 s on 2 CPU cores',
          f'{results["collect_s"] + results["train_s"]:.0f} s'),
-        ('linear probe R^2 of (x, y)', 'target >= 0.98', f'{r.get("probe_r2", float("nan")):.4f}'),
+        ('linear probe R^2 of (x, y)', 'target >= 0.98',
+         f'{r.get("probe_r2", float("nan")):.4f}'),
     ] + [(f'{h}-step error / copy-last-latent', 'target <= 0.2 at 8' if str(h) == '8' else '',
           f'{m["ratio"]:.3f}') for h, m in ms.items()] + [
-        ('effective rank / dims', '', f'{r["collapse"]["effective_rank"]:.1f} / '
-                                      f'{len(r["collapse"]) and extra.get("latent_dim", "")}'),
+        ('effective rank / latent dims', '',
+         f'{r["collapse"]["effective_rank"]:.1f} / {results["latent_dim"]}'),
         ('mean per-dim std (dead dims)', '', f'{r["collapse"]["mean_std"]:.3f} '
                                              f'({r["collapse"]["dead_dims"]})'),
         ('Spearman latent dist. vs geodesic', 'what the planning cost uses',
          f'{r.get("spearman_true_distance", float("nan")):.3f}'),
-        ('Spearman latent dist. vs euclidean', '', f'{r.get("spearman_euclidean", float("nan")):.3f}'),
+        ('Spearman latent dist. vs euclidean', '',
+         f'{r.get("spearman_euclidean", float("nan")):.3f}'),
     ]
     if l2:
-        rows.append((f'level 2 (k={l2["k"]}) probe R^2', '', f'{l2.get("probe_r2", float("nan")):.4f}'))
+        rows.append((f'level 2 (k={l2["k"]}) probe R^2', '',
+                     f'{l2.get("probe_r2", float("nan")):.4f}'))
+        rows.append(('level 2 Spearman vs geodesic', '',
+                     f'{l2.get("spearman_true_distance", float("nan")):.3f}'))
         rows += [(f'level 2 {h}-step error / copy', f'{int(h) * l2["k"]} level-1 steps',
                   f'{m["ratio"]:.3f}') for h, m in l2['multistep'].items()]
     z = results['z']
     zrows = [
         ('deterministic predictor', f'{z["deterministic"]["deterministic"]:.3f}',
-         f'{z["det_ratio4"]:.3f}', f'{z["det_probe_r2"]:.4f}'),
-        ('z model, z = 0', f'{z["z_model"]["z0"]:.3f}', f'{z["z_ratio4"]:.3f}',
-         f'{z["z_probe_r2"]:.4f}'),
-        (f'z model, best of K={z["z_model"]["codes"]} codes',
-         f'{z["z_model"]["best_of_k"]:.3f}', '', ''),
+         f'{z["det_ratio4"]:.3f}'),
+        ('z model, z = 0', f'{z["z_model"]["z0"]:.3f}', f'{z["z_ratio4"]:.3f}'),
+        (f'z model, best of K={z["z_model"]["codes"]} codes (oracle pick)',
+         f'{z["z_model"]["best_of_k"]:.3f}', ''),
     ]
     body = (md_table(['metric', 'note', 'value'], rows) +
             '\n\nHeld-out: metrics on ' + f'{max(4, args.episodes // 4)} episodes collected with '
             'another seed; the probe is a ridge fit on 80 % of them, R^2 on the rest.\n\n'
             '### Latent variable z on the stochastic world\n\n'
             'Shoves (`--push-prob 0.3 --push-scale 1.5`) make the next frame unpredictable '
-            'from (s, a). Error / copy-last-latent error on held-out episodes, each model in '
-            'its own latent space (equal training budget '
-            f'{args.z_budget:.0f} s each). Code use on held-out: '
-            f'{z["z_model"]["code_use"]}.\n\n' +
-            md_table(['predictor', '1-step error / copy', '4-step (z = 0) / copy', 'probe R^2'],
-                     zrows))
-    cmd = 'python -m jepa_ros.tools.bench_world_model' + (' --quick' if args.quick else '')
+            'from (s, a). Both predictors are trained on the latents of the main model\'s '
+            f'frozen encoder for {z["steps"]} steps of 256 windows each '
+            f'({z["train_s"][0]:.0f} s / {z["train_s"][1]:.0f} s), so the errors share one '
+            'latent space. Error / copy-last-latent error on held-out shoved episodes. '
+            f'Code use on held-out: {z["z_model"]["code_use"]}.\n\n' +
+            md_table(['predictor', '1-step error / copy', '4-step (z = 0) / copy'], zrows))
+    cmd = ' '.join(['python -m jepa_ros.tools.bench_world_model'] + args.argv)
     write_section('world_model', 'World model (two_rooms)', cmd, body)
 
 

@@ -50,6 +50,9 @@ def format_table(res):
         l2 = res['level2']
         if 'probe_r2' in l2:
             rows.append((f'level 2 (k={l2["k"]}) probe R^2', f'{l2["probe_r2"]:.4f}'))
+        if 'spearman_true_distance' in l2:
+            rows.append(('level 2 Spearman vs true distance',
+                         f'{l2["spearman_true_distance"]:.3f}'))
         for h, m in l2['multistep'].items():
             rows.append((f'level 2 {h}-step error / copy', f'{m["ratio"]:.3f}'))
         rows.append(('level 2 effective rank', f'{l2["collapse"]["effective_rank"]:.1f}'))

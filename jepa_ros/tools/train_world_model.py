@@ -26,6 +26,11 @@ def add_arguments(p):
     p.add_argument('--level2-k', type=int, default=4,
                    help='level-1 steps per H-JEPA level-2 step (0: no level 2)')
     p.add_argument('--level2-steps', type=int, default=1000)
+    p.add_argument('--finetune-steps', type=int, default=2000,
+                   help='predictor steps on frozen latents after the joint phase')
+    p.add_argument('--encoder', default='conv', choices=['conv', 'keypoints'],
+                   help='encoder architecture')
+    p.add_argument('--blur', type=float, default=1.0, help='input blur sigma in pixels')
     p.add_argument('--log-every', type=int, default=100)
     p.add_argument('--no-progress', action='store_true', help='no tqdm progress bar')
     for f in dataclasses.fields(LossConfig):
@@ -42,6 +47,8 @@ def run(args):
     for name in ('steps', 'batch_size', 'rollout_steps', 'latent_dim', 'log_every'):
         if getattr(args, name) < 1:
             raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
+    if args.finetune_steps < 0 or args.blur < 0:
+        raise ValueError('--finetune-steps and --blur must be >= 0')
     if args.time_budget < 0 or args.lr <= 0 or args.z_dim < 0 or args.level2_k < 0:
         raise ValueError('--time-budget must be >= 0, --lr > 0, --z-dim and --level2-k >= 0')
     if args.z_dim and args.z_codes < 2:
@@ -66,10 +73,13 @@ def run(args):
     tc = TrainConfig(steps=args.steps, time_budget_s=args.time_budget,
                      batch_size=args.batch_size, rollout_steps=args.rollout_steps, lr=args.lr,
                      seed=args.seed, log_every=args.log_every,
-                     level2_steps=args.level2_steps if args.level2_k else 0, losses=losses)
+                     level2_steps=args.level2_steps if args.level2_k else 0,
+                     finetune_steps=args.finetune_steps, losses=losses)
     mc = model_config_from_episodes(
         episodes, latent_dim=args.latent_dim, z_dim=args.z_dim,
-        z_codes=args.z_codes if args.z_dim else 1, level2_k=args.level2_k)
+        z_codes=args.z_codes if args.z_dim else 1, level2_k=args.level2_k,
+        encoder_type=args.encoder, blur_sigma=args.blur,
+        encoder_channels=[16, 32, 64, 64] if args.encoder == 'conv' else [16, 32, 32])
     n_frames = sum(len(e) for e in episodes)
     print(f'{len(episodes)} episodes, {n_frames} frames loaded in {load_s:.1f} s; '
           f'world={mc.world} action_dim={mc.action_dim} device={device}')
