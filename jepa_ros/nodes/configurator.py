@@ -31,7 +31,7 @@ from jepa_ros.nodes import common
 PARAMS = [
     common.ParamSpec('mode', 'mode2', 'mode2: plan with the world model; mode1: reactive '
                      'actor policy', choices=['mode2', 'mode1']),
-    common.ParamSpec('planner', 'gd', 'planner pushed to world_model',
+    common.ParamSpec('planner', 'mppi', 'planner pushed to world_model',
                      choices=['gd', 'cem', 'mppi', 'hierarchical', 'random']),
     common.ParamSpec('horizon', 12, 'planning horizon pushed to world_model', min=1,
                      max=128),

@@ -270,7 +270,7 @@ def reference_tasks(n, seed, world='two_rooms', sim_kwargs=None):
 
 def reference_success(ckpt, tasks, planner, horizon, samples, iterations, budget_s,
                       max_steps, execute_steps=2, world='two_rooms', critic=None,
-                      critic_weight=0.0):
+                      critic_weight=0.0, terminal_weight=1.0):
     """`rollouts.run_episode` on `tasks` with the world_model node's planner settings."""
     import torch
 
@@ -285,7 +285,7 @@ def reference_success(ckpt, tasks, planner, horizon, samples, iterations, budget
     p = {'planner': planner, 'horizon': horizon, 'samples': samples, 'iterations': iterations,
          'seed': 0, 'cost.goal.weight': 1.0, 'cost.action_magnitude.weight': 0.0,
          'cost.action_smoothness.weight': 0.0, 'cost.critic.weight': critic_weight,
-         'cost.terminal_weight': 1.0, 'cost.running_weight': 1.0}
+         'cost.terminal_weight': terminal_weight, 'cost.running_weight': 1.0}
     cr = None
     if critic:
         from jepa_ros.nodes.world_model import load_critic_checkpoint
@@ -378,7 +378,11 @@ def reach_main(args, ckpt, cmd):
     # configurator values win over world_model.yaml (it pushes them)
     ref = reference_success(ckpt, tasks, cf['planner'], cf['horizon'], wm['samples'],
                             wm['iterations'], cf['budget_s'], args.max_steps,
-                            execute_steps=max(1, round(10.0 / wm['plan_rate'])))
+                            execute_steps=max(1, round(10.0 / wm['plan_rate'])),
+                            critic=resolve_path(wm['critic_checkpoint'])
+                            if wm['critic_checkpoint'] else None,
+                            critic_weight=cf['cost.critic.weight'],
+                            terminal_weight=wm['cost.terminal_weight'])
     ros_rate = sum(s for s, _, _ in ros) / len(ros)
     ref_rate = sum(r.success for r in ref) / len(ref)
     print(f'ros {ros_rate:.2f} reference {ref_rate:.2f}')
