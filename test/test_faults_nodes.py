@@ -39,7 +39,7 @@ SIZE = 16
 LATENT = 8
 WATCHDOG = 0.2        # actor watchdog_timeout (default)
 PLAN_TIMEOUT = 0.5    # actor plan_timeout (default)
-MAX_SPEED = 0.5       # actor max_linear_speed (default)
+MAX_SPEED = 0.5       # actor max_linear_speed (set explicitly below)
 SLACK = 0.8           # scheduling slack on a loaded 2-core machine (bounds only)
 
 
@@ -196,7 +196,8 @@ class Stack:
                                 '-p', 'budget_s:=0.1', '-p', 'samples:=64',
                                 '-p', 'iterations:=3'],
                 'actor': ['-p', f'checkpoint:={self.wm}',
-                          '-p', f'actor_checkpoint:={self.actor_ck}']}[name]
+                          '-p', f'actor_checkpoint:={self.actor_ck}',
+                          '-p', f'max_linear_speed:={MAX_SPEED}']}[name]
         self.p[name] = self.procs.start(f'jepa_ros.nodes.{name}', args)
         return self.p[name]
 

@@ -33,6 +33,7 @@ GRAPH = textwrap.dedent('''
     ov = {n: {'checkpoint': ck} for n in ('perception', 'world_model', 'actor')}
     ov['world_model'].update(planner='cem', horizon=8, plan_rate=5.0, budget_s=0.1,
                              samples=64, iterations=3)
+    ov['actor'].update(max_linear_speed=0.5)  # the limit the test checks below
     g = start_graph('two_rooms', only=('perception', 'world_model', 'actor'), overrides=ov)
     print('GRAPH', g.active, flush=True)
     try:

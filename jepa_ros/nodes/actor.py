@@ -32,7 +32,7 @@ PARAMS = [
                      'Mode-1 policy only', choices=['mode2', 'mode1']),
     common.ParamSpec('enabled', True, 'false holds the robot (zero command); the '
                      'configurator clears it when a goal ends or is cancelled'),
-    common.ParamSpec('control_rate', 20.0, 'command rate (Hz)', min=1.0, max=500.0),
+    common.ParamSpec('control_rate', 50.0, 'command rate (Hz)', min=1.0, max=500.0),
     common.ParamSpec('step_dt', 0.1, 'duration of one plan step (s) = the model time step',
                      min=0.001, max=10.0),
     common.ParamSpec('watchdog_timeout', 0.2, 'zero command when the newest latent state is '
@@ -85,7 +85,6 @@ class ActorNode(LifecycleNode):
         self.cmd_pub = None
         self.counts = {'ticks': 0, 'plan': 0, 'mode1': 0, 'stop': 0, 'rejected_plans': 0}
         self.last_reason = ''
-        self.last_source = None
         self.diag = common.Diagnostics(self)
         self.diag.status(3, 'unconfigured')
         self.create_service(SetBool, '~/estop', self._on_estop, callback_group=self.in_group)
@@ -157,10 +156,8 @@ class ActorNode(LifecycleNode):
     def on_activate(self, state):
         from jepa_ros_interfaces.msg import LatentState, Plan
         self.subs = [
-            # Same (mutually exclusive) group as the control timer: a fresh state may
-            # trigger a tick directly, never concurrently with the timer's.
             self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
-                                     callback_group=self.group),
+                                     callback_group=self.in_group),
             self.create_subscription(LatentState, 'jepa/goal_state', self._on_goal,
                                      common.LATCHED_QOS, callback_group=self.in_group),
             self.create_subscription(Plan, 'jepa/plan', self._on_plan, 10,
@@ -213,10 +210,6 @@ class ActorNode(LifecycleNode):
         z = self._vec(msg, 'state')
         if z is not None:
             self.state, self.state_rx = z, time.monotonic()
-            # Mode-1 acts on each new state at once instead of waiting up to one control
-            # period: image -> command latency is then perception + one policy call.
-            if self.last_source == cmdlib.SOURCE_MODE1 and self.cmd_pub is not None:
-                self._tick()
 
     def _on_goal(self, msg):
         z = self._vec(msg, 'goal')
@@ -268,7 +261,6 @@ class ActorNode(LifecycleNode):
         dt = 0.0 if self.last_tick is None else now_mono - self.last_tick
         self.last_tick = now_mono
         src, reason, action = self.decide(now_mono, self._now())
-        self.last_source = src
         with self.lock:
             if src == cmdlib.SOURCE_STOP or action is None:
                 out = self.shaper.stop()

@@ -20,6 +20,7 @@ from jepa_ros.tools import make_train
 from jepa_ros.tools.report import GoalRecord, RunRecord, write_report
 
 ROOT = make_train.MODELS.rsplit(os.sep, 1)[0]
+CRITIC_WEIGHT = 0.05  # as in `jepa-ros eval planning` (docs/BENCHMARKS.md)
 
 
 def add_arguments(parser):
@@ -298,10 +299,12 @@ def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=Non
     overrides = {
         'sim_bridge': {'seed': int(seed)},
         'perception': {'checkpoint': paths['world_model']},
-        'world_model': {'checkpoint': paths['world_model']},
+        # The shipped critic as a terminal cost term, weighted as in the planning benchmark.
+        'world_model': {'checkpoint': paths['world_model'], 'critic_checkpoint': paths['critic'],
+                        'cost.critic.weight': CRITIC_WEIGHT},
         'actor': {'checkpoint': paths['world_model'], 'actor_checkpoint': paths['actor'],
                   'mode': mode},
-        'configurator': {'mode': mode},
+        'configurator': {'mode': mode, 'cost.critic.weight': CRITIC_WEIGHT},
         'memory': {'data_dir': run_dir, 'session': 'recording'},
     }
     if planner:
