@@ -248,10 +248,13 @@ def test_set_mode_and_deadline_misses_switch_to_mode1(stack):
     resp = wait_future(op.node, op.set_mode.call_async(SetMode.Request(mode='mode1')), 10)
     assert resp.success, resp.message
     assert op.wait_param('actor', 'mode', 'mode1', 10), 'actor not switched to mode1'
+    # Mode-1 needs no plans: the planner is paused, and resumes with Mode-2.
+    assert op.wait_param('world_model', 'planning', False, 10), 'planner not paused in mode1'
     bad = wait_future(op.node, op.set_mode.call_async(SetMode.Request(mode='mode3')), 10)
     assert not bad.success and 'mode3' in bad.message
     resp = wait_future(op.node, op.set_mode.call_async(SetMode.Request(mode='mode2')), 10)
     assert resp.success and op.wait_param('actor', 'mode', 'mode2', 10)
+    assert op.wait_param('world_model', 'planning', True, 10), 'planner not resumed in mode2'
 
     # Deadline misses: a 1 ms budget with 2048 candidates cannot be met.
     assert op.set('world_model', samples=2048)[0].successful

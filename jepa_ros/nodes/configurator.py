@@ -134,7 +134,11 @@ class ConfiguratorNode(Node):
 
     def _wanted(self, target):
         keys = WORLD_MODEL_KEYS if target == 'world_model' else ACTOR_KEYS
-        return {k: self.p[k] for k in keys}
+        wanted = {k: self.p[k] for k in keys}
+        if target == 'world_model':
+            # Mode-1 acts without plans: pause the planner so the reactive path has the CPU.
+            wanted['planning'] = self.p['mode'] != 'mode1'
+        return wanted
 
     def sync(self):
         """Compare managed parameters of each target with ours; push the differences.

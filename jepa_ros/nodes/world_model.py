@@ -46,6 +46,8 @@ PARAMS = [
     common.ParamSpec('iterations', 4, 'optimisation iterations at most (gd, cem, mppi)',
                      min=1, max=1000),
     common.ParamSpec('warm_start', True, 'start each plan from the previous one, shifted'),
+    common.ParamSpec('planning', True, 'false pauses Mode-2 planning (the configurator sets it '
+                     'in Mode-1, which needs no plans, so the reactive path gets the CPU)'),
     common.ParamSpec('state_timeout', 0.5, 'do not plan from a state older than this (s)',
                      min=0.01, max=60.0),
     common.ParamSpec('seed', 0, 'planner random seed', min=0, max=2**31 - 1),
@@ -161,6 +163,15 @@ class WorldModelNode(LifecycleNode):
                                                 self._plan_tick,
                                                 callback_group=self.plan_group)
 
+    def _warm_up(self, rounds=3):
+        """A few throw-away plans at configure: torch's first calls are several times slower
+        than the rest, and the configurator would count them as missed plan deadlines."""
+        import torch
+        zero = torch.zeros(int(self.model.config.latent_dim))
+        for _ in range(rounds):
+            self.planner.plan(zero, zero, self.cost, warm_start=None,
+                              budget_s=float(self.p['budget_s']))
+
     def _build(self):
         from jepa_ros.core.planners import make_planner
         self.planner = make_planner(self.p['planner'], self.model,
@@ -199,6 +210,7 @@ class WorldModelNode(LifecycleNode):
                     raise ValueError(f'critic latent_dim {cd} != world model latent_dim {d}')
             with self.lock:
                 self._build()
+                self._warm_up()
         except Exception as exc:
             self.get_logger().error(f'cannot configure: {exc}')
             self.diag.status(2, f'configure: {exc}')
@@ -373,6 +385,9 @@ class WorldModelNode(LifecycleNode):
         self.subgoal_pub.publish(msg)
 
     def _plan_tick(self):
+        if not self.p['planning']:
+            self.diag.status(0, 'planning paused (Mode-1)')
+            return
         try:
             self.plan_once()
         except Exception as exc:  # a planner bug must not kill the node
