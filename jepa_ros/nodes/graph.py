@@ -23,6 +23,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_DIR = os.path.join(ROOT, 'config')
 STACK_FILE = os.path.join(CONFIG_DIR, 'stack.yaml')
+SWITCH_INTERVAL_S = 0.0005  # interpreter lock hand-over for the in-process graph
 
 
 def load_stack(path=STACK_FILE):
@@ -94,6 +95,10 @@ class InProcessGraph:
         import rclpy
         from rclpy.executors import MultiThreadedExecutor
         from jepa_ros.nodes.lifecycle_util import autostart
+        # All nodes share one interpreter lock. The planner releases it in every torch op
+        # and, at the default 5 ms switch interval, another callback thread may keep it
+        # that long each time: plans took ~9x longer in-process than in their own process.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.nodes, self.active = {}, {}
