@@ -31,6 +31,8 @@ from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from jepa_ros.nodes import common  # noqa: E402
+# re-exported: the other fault test modules import them from here
+from jepa_ros.nodes.common import spin_for, spin_until  # noqa: E402,F401
 from jepa_ros_interfaces.msg import Plan  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -106,26 +108,6 @@ class ProcSet:
                 p.signal(signal.SIGINT)
         for p in self.procs:
             p.wait()
-
-
-def spin_until(node, pred, timeout, tick=None, period=0.05):
-    """Spin `node` until pred() (True) or timeout (False); tick() every `period` s."""
-    end = time.monotonic() + timeout
-    next_tick = 0.0
-    while True:
-        if pred():
-            return True
-        now = time.monotonic()
-        if now >= end:
-            return bool(pred())
-        if tick is not None and now >= next_tick:
-            tick()
-            next_tick = now + period
-        rclpy.spin_once(node, timeout_sec=0.01)
-
-
-def spin_for(node, seconds, tick=None):
-    spin_until(node, lambda: False, seconds, tick)
 
 
 def tiny_checkpoints(folder):

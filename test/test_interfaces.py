@@ -16,6 +16,8 @@ rclpy = pytest.importorskip('rclpy')
 from rclpy.action import ActionClient  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
+from jepa_ros.nodes.common import spin_until  # noqa: E402
+
 from jepa_ros_interfaces.action import ReachGoal  # noqa: E402
 from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
 from jepa_ros_interfaces.srv import SetMode  # noqa: E402
@@ -71,15 +73,6 @@ PEER = textwrap.dedent('''
     except Exception:
         pass
 ''')
-
-
-def spin_until(node, predicate, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        rclpy.spin_once(node, timeout_sec=0.05)
-    return predicate()
 
 
 @pytest.fixture

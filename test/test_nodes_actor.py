@@ -14,24 +14,8 @@ from geometry_msgs.msg import Twist  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
 from jepa_ros.nodes import common  # noqa: E402
+from jepa_ros.nodes.common import spin_for, spin_until  # noqa: E402
 from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
-
-
-def spin_for(node, seconds, tick=None, period=0.05):
-    end = time.monotonic() + seconds
-    next_tick = 0.0
-    while time.monotonic() < end:
-        if tick is not None and time.monotonic() >= next_tick:
-            tick()
-            next_tick = time.monotonic() + period
-        rclpy.spin_once(node, timeout_sec=0.01)
-
-
-def spin_until(node, pred, timeout, tick=None):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not pred():
-        spin_for(node, 0.05, tick)
-    return pred()
 
 
 def test_actor_sanitises_and_stops_on_stale_inputs():

@@ -400,20 +400,29 @@ def run_node(node_cls, args=None, threads=1, on_ready=None):
 
 
 # ---- waiting on a graph (appended by "integration") -------------------------------------
-def spin_until(node, pred, timeout_s, tick=None, period_s=0.02):
+def spin_until(node, pred, timeout_s, tick=None, tick_period_s=0.05, period_s=0.01):
     """Spin `node` (its context's default executor) until `pred()` is true or `timeout_s`
-    passes; `tick()` (if given) runs between spins. Returns the final `pred()`.
+    passes; `tick()` (if given, e.g. publishing a camera frame) runs at most every
+    `tick_period_s`. Returns the final `pred()`.
 
     For tests and tools that wait on discovery, answers or messages: never a fixed sleep."""
     import rclpy
     end = time.monotonic() + float(timeout_s)
+    next_tick = 0.0
     while not pred():
-        if time.monotonic() >= end:
+        now = time.monotonic()
+        if now >= end:
             return bool(pred())
-        if tick is not None:
+        if tick is not None and now >= next_tick:
             tick()
+            next_tick = now + tick_period_s
         rclpy.spin_once(node, timeout_sec=period_s)
     return True
+
+
+def spin_for(node, seconds, tick=None, tick_period_s=0.05):
+    """Spin `node` for `seconds`, calling `tick()` at most every `tick_period_s`."""
+    spin_until(node, lambda: False, seconds, tick, tick_period_s)
 
 
 def wait_future(node, fut, timeout_s):
