@@ -218,3 +218,47 @@ def test_bad_parameters_raise():
     with pytest.raises(ValueError):
         planner('gd').plan(torch.zeros(2), torch.ones(2), terminal_cost(),
                            warm_start=torch.zeros(3, 2))
+
+
+def test_gd_carries_its_adam_state_to_the_next_receding_horizon_plan():
+    p = planner('gd', iterations=1, num_inits=1)
+    goal = torch.tensor([1.0, -0.5])
+    first = p.plan(torch.zeros(2), goal, terminal_cost())
+    assert first.info['carried'] is False
+    moments = p._carry[1]['exp_avg'].clone()
+    assert moments.abs().sum() > 0
+    # the previous plan shifted by 2 steps: its moments are shifted the same way
+    carried = p._carried_state(shift_plan(first.actions[None], 2))
+    assert torch.equal(carried['exp_avg'], shift_plan(moments, 2))
+    second = p.plan(torch.zeros(2), goal, terminal_cost(),
+                    warm_start=shift_plan(first.actions, 1))
+    assert second.info['carried'] is True
+    # a warm start that is not this planner's previous plan starts a fresh optimisation
+    other = p.plan(torch.zeros(2), goal, terminal_cost(), warm_start=torch.zeros(8, 2))
+    assert other.info['carried'] is False
+    p.reset()
+    assert p._carry is None
+
+
+def test_one_step_gd_converges_over_replans_when_it_carries_adam_state():
+    # One Adam step per control step; the optimisation continues across re-plans, so the
+    # closed loop still reaches the goal (the receding-horizon "real-time iteration").
+    model = Integrator()
+    goal = torch.tensor([1.2, -0.7])
+    ctrl = RecedingHorizon(planner('gd', model, iterations=1, num_inits=4, lr=0.1),
+                           IntrinsicCost({'goal': (1.0, True)}, terminal_weight=4.0))
+    s = torch.zeros(2)
+    for _ in range(40):
+        todo, res = ctrl.act(s, goal)
+        s = model.rollout(s[None], todo[None])[0, -1]
+    assert res.info['carried'] is True
+    # (with Adam's usual beta1 = 0.9 the carried momentum overshoots: 0.06-0.25 away)
+    assert torch.linalg.norm(s - goal) < 0.02
+
+
+def test_gd_keeps_its_parameters_out_of_the_flat_tanh_tails():
+    p = planner('gd', iterations=50, num_inits=1, lr=1.0)
+    res = p.plan(torch.zeros(2), torch.tensor([50.0, -50.0]), terminal_cost())
+    u = p._to_u(res.actions)
+    assert u.abs().max() <= p.U_MAX + 1e-5
+    assert res.actions[:, 0].min() > 0.98 and res.actions[:, 1].max() < -0.98

@@ -14,10 +14,10 @@ one rollout call per iteration. Actions are normalised and kept inside
 Every planner is anytime: with `budget_s` it stops iterating when the budget is spent and
 returns the best plan evaluated so far (at least one evaluation always happens).
 
-Defaults (horizon 12; gd 5 Adam steps x 2 inits; cem/mppi 128 samples x 4 iterations) are
-tuned for receding-horizon control on the two_rooms world model on one CPU thread: with the
-shifted previous plan as warm start, more iterations/samples did not raise the success
-rate on same_room tasks, only the plan time (see docs/BENCHMARKS.md, section planning).
+Defaults (horizon 12; gd 1 Adam step x 4 inits per re-plan, continuing the previous
+plan's optimisation; cem/mppi 128 samples x 4 iterations) are tuned for receding-horizon
+control on the two_rooms world model on one CPU thread, with the critic as terminal term
+(weight 1): see docs/BENCHMARKS.md, section planning, for the measurements.
 """
 import copy
 import math
@@ -106,6 +106,9 @@ class Planner:
     def _expired(deadline):
         return deadline is not None and time.perf_counter() >= deadline
 
+    def reset(self):
+        """Forget anything kept from earlier plans (called when a new task starts)."""
+
     # -- public interface ----------------------------------------------------------------
     def plan(self, state, goal, cost, warm_start=None, budget_s=None):
         if state.dim() != 1 or goal.dim() != 1:
@@ -177,25 +180,66 @@ class GradientPlanner(Planner):
 
     Actions = mid + half * tanh(u): bounds hold by construction and gradients stay finite.
     Initialisations: the warm start (if given), zero, then uniform random ones.
+
+    Receding horizon (`carry_optimizer`): when the warm start is this planner's previous
+    plan shifted by s steps, Adam's moment estimates are shifted the same way and kept, so
+    successive re-plans continue one optimisation instead of restarting it (the "real-time
+    iteration" idea of nonlinear MPC). Then one Adam step per control step is enough;
+    without it Adam's first step from fresh moments is a fixed-size sign step and one-step
+    plans chatter. beta1 = 0.5 (not Adam's usual 0.9): momentum carried across re-plans
+    while the robot moves makes the closed loop overshoot and oscillate around the goal
+    (measured in docs/BENCHMARKS.md).
     """
     name = 'gd'
+    U_MAX = 2.5   # |u| bound: tanh(2.5) = 0.987 of the action range, gradient 0.03
 
-    def __init__(self, model, iterations=5, num_inits=2, lr=0.3, init_scale=0.7, **kw):
+    def __init__(self, model, iterations=1, num_inits=4, lr=0.2, init_scale=0.7,
+                 carry_optimizer=True, cold_iterations=None, betas=(0.5, 0.999), **kw):
         super().__init__(model, **kw)
+        self.betas = (float(betas[0]), float(betas[1]))
         self.iterations, self.num_inits = int(iterations), int(num_inits)
+        self.cold_iterations = int(cold_iterations) if cold_iterations else self.iterations
         self.lr, self.init_scale = float(lr), float(init_scale)
+        if self.iterations < 1 or self.num_inits < 1 or self.cold_iterations < 1:
+            raise ValueError('gd: iterations, cold_iterations and num_inits must be >= 1')
+        self.carry_optimizer = bool(carry_optimizer)
+        self._carry = None   # (returned actions (P,T,A), Adam state of those plans)
 
     def _to_u(self, actions):
         low, high = self.bounds(actions)
         mid, half = (high + low) / 2, (high - low) / 2
-        return torch.atanh(((actions - mid) / half).clamp(-0.995, 0.995))
+        return torch.atanh(((actions - mid) / half).clamp(-0.995, 0.995)).clamp(-self.U_MAX, self.U_MAX)
 
     def _to_actions(self, u):
         low, high = self.bounds(u)
         return (high + low) / 2 + (high - low) / 2 * torch.tanh(u)
 
+    def _carried_state(self, warm):
+        """Adam state for a warm start that is the previous plan shifted (None if not)."""
+        if not self.carry_optimizer or self._carry is None or warm is None:
+            return None
+        previous, state = self._carry
+        if previous.shape != warm.shape or previous.device != warm.device:
+            return None
+        for s in range(1, self.horizon + 1):
+            if torch.equal(shift_plan(previous, s), warm):
+                return {'step': state['step'],
+                        'exp_avg': shift_plan(state['exp_avg'], s),
+                        'exp_avg_sq': shift_plan(state['exp_avg_sq'], s)}
+        return None
+
+    def reset(self):
+        """Forget the carried optimiser state (a new task)."""
+        self._carry = None
+
     def _solve(self, states, goals, cost, warm, deadline):
-        p, n, t, a = states.shape[0], self.num_inits, self.horizon, self.action_dim
+        p, t, a = states.shape[0], self.horizon, self.action_dim
+        carried = self._carried_state(warm)
+        # Every call also tries fresh random inits next to the carried plan (batch
+        # elements are nearly free on CPU): they get the robot out of local minima, e.g.
+        # pressed against a wall. A cold start runs `cold_iterations` steps.
+        n = self.num_inits
+        iterations = self.iterations if carried is not None else self.cold_iterations
         g = self.generator(states.device)
         init = (torch.rand(p, n, t, a, generator=g, device=states.device, dtype=states.dtype)
                 * 2 - 1) * self.init_scale
@@ -205,29 +249,54 @@ class GradientPlanner(Planner):
         if warm is not None:
             init[:, 0] = warm
             first = 1
-        if n > first:
+        if n > first and carried is None:
             init[:, first] = (high + low) / 2
         u = self._to_u(init).requires_grad_(True)
-        opt = torch.optim.Adam([u], lr=self.lr)
+        opt = torch.optim.Adam([u], lr=self.lr, betas=self.betas)
+        if carried is not None:
+            # Moments of the warm-started candidate carry over; other inits start fresh.
+            exp_avg, exp_avg_sq = torch.zeros_like(u), torch.zeros_like(u)
+            exp_avg[:, 0], exp_avg_sq[:, 0] = carried['exp_avg'], carried['exp_avg_sq']
+            opt.state[u] = {'step': carried['step'].clone(), 'exp_avg': exp_avg,
+                            'exp_avg_sq': exp_avg_sq}
         best = _Best(p, states)
+        best_index = torch.zeros(p, dtype=torch.long, device=states.device)
         iters = 0
+
+        def consider(acts):
+            costs, lat = self._evaluate(states, goals, acts, cost)
+            previous = best.cost.clone()
+            best.update(costs, acts, lat)
+            better = best.cost < previous
+            best_index.copy_(torch.where(better, costs.detach().argmin(dim=1), best_index))
+            return costs
+
         with torch.enable_grad():
-            for _ in range(self.iterations):
+            for _ in range(iterations):
                 acts = self._to_actions(u)
-                costs, lat = self._evaluate(states, goals, acts, cost)
-                best.update(costs, acts, lat)
+                costs = consider(acts)
                 iters += 1
                 if self._expired(deadline):
                     break
                 (grad,) = torch.autograd.grad(costs.sum(), [u])
                 u.grad = grad
                 opt.step()
-        if iters == self.iterations and not self._expired(deadline):
+                with torch.no_grad():
+                    # Deep in tanh's flat tails the gradient vanishes and a saturated
+                    # action could never come back (the robot stays pinned to a wall).
+                    u.clamp_(-self.U_MAX, self.U_MAX)
+        if iters == iterations and not self._expired(deadline):
             with torch.no_grad():   # the last Adam step is evaluated too
-                acts = self._to_actions(u)
-                costs, lat = self._evaluate(states, goals, acts, cost)
-                best.update(costs, acts, lat)
-        return best.actions, best.latents, best.cost, {'iterations': iters}
+                consider(self._to_actions(u))
+        if self.carry_optimizer and opt.state.get(u):
+            ar = torch.arange(p, device=states.device)
+            st = opt.state[u]
+            self._carry = (best.actions.detach().clone(),
+                           {'step': st['step'].detach().clone(),
+                            'exp_avg': st['exp_avg'][ar, best_index].detach().clone(),
+                            'exp_avg_sq': st['exp_avg_sq'][ar, best_index].detach().clone()})
+        return best.actions, best.latents, best.cost, {'iterations': iters,
+                                                       'carried': carried is not None}
 
 
 class _SamplingPlanner(Planner):
@@ -445,6 +514,10 @@ class HierarchicalPlanner(Planner):
                                   seed=self.seed, **(level1_cfg or {}))
         self._coarse_warm = None
 
+    def reset(self):
+        self.upper.reset()
+        self.lower.reset()
+
     @staticmethod
     def _level1_cost(cost):
         """The user's cost minus the critic (it scores the final goal, not the subgoal)."""
@@ -512,6 +585,7 @@ class RecedingHorizon:
     def reset(self):
         self.previous = None
         self.last_result = None
+        self.planner.reset()
         self.cost.set_previous_action(None)
 
     def act(self, state, goal):

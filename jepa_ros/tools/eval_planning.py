@@ -33,7 +33,7 @@ def add_arguments(parser):
     parser.add_argument('--samples', type=int, default=None, help='cem/mppi samples')
     parser.add_argument('--num-inits', type=int, default=None, help='gd initialisations')
     parser.add_argument('--terminal-weight', type=float, default=4.0)
-    parser.add_argument('--critic-weight', type=float, default=0.05,
+    parser.add_argument('--critic-weight', type=float, default=1.0,
                         help='weight of the critic term (steps) when --critic is given')
     parser.add_argument('--smoothness-weight', type=float, default=0.0)
     parser.add_argument('--device', default='auto')

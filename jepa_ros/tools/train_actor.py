@@ -22,7 +22,7 @@ def add_arguments(parser):
     parser.add_argument('--out', required=True, help='actor checkpoint to write')
     parser.add_argument('--world', default='two_rooms')
     parser.add_argument('--critic', default=None, help='critic checkpoint for the teacher')
-    parser.add_argument('--critic-weight', type=float, default=0.05)
+    parser.add_argument('--critic-weight', type=float, default=1.0)
     parser.add_argument('--terminal-weight', type=float, default=4.0)
     parser.add_argument('--planner', default='gd', choices=['gd', 'cem', 'mppi'],
                         help='the Mode-2 teacher')
