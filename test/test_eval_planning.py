@@ -124,3 +124,20 @@ def test_bench_planning_runs_resumes_and_names_each_command(tiny_ckpt, tmp_path,
                                                           'random_cross_far.json']
     assert bench_planning.main(argv) == 0      # same inputs: the saved runs are reused
     assert capsys.readouterr().err.count('reusing') == 2
+
+
+def test_benchmark_target_lines_judge_the_issue_targets():
+    from jepa_ros.tools.bench_planning import target_lines
+
+    def row(rate, p50=10.0):
+        return {'success_rate': rate, 'plan_ms_p50': p50}
+    lines = target_lines({('mppi', 'any'): row(0.97, 20.0), ('gd', 'any'): row(0.89, 4.0),
+                          ('random', 'any'): row(0.1)})
+    assert '- mppi success >= 95 %: 97 % (met)' in lines
+    assert '- gd success >= 90 %: 89 % (MISSED)' in lines
+    assert "- gd plan time p50 <= 25 % of mppi's: 20 % (met)" in lines
+    reach = target_lines({('mppi', 'any'): row(0.8), ('gd', 'any'): row(0.92),
+                          ('random', 'any'): row(0.95), ('gd', 'far'): row(0.5),
+                          ('hierarchical', 'far'): row(0.7)}, 'reach', 'far')
+    assert reach[0] == '- best planner success >= 90 %: gd 92 % (met)'   # random excluded
+    assert '- hierarchical vs flat gd on far: 70 % vs 50 %' in reach

@@ -166,3 +166,17 @@ def test_hierarchical_plan_publishes_level2_subgoal(ctx):
 def common_success():
     from jepa_ros.nodes.lifecycle_util import SUCCESS
     return SUCCESS
+
+
+def test_gd_parameters_reach_the_gradient_planner():
+    from jepa_ros.core.planners import make_planner
+    from jepa_ros.nodes.world_model import PARAMS, planner_config
+    p = {spec.name: spec.default for spec in PARAMS}
+    p.update({'planner': 'gd', 'gd.iterations': 3, 'gd.num_inits': 6, 'gd.lr': 0.05,
+              'iterations': 99})
+    cfg = planner_config(p, tiny_model())
+    assert cfg['iterations'] == 3 and cfg['num_inits'] == 6 and cfg['lr'] == 0.05
+    gd = make_planner('gd', tiny_model(), **cfg)
+    assert (gd.iterations, gd.num_inits, gd.lr) == (3, 6, 0.05)
+    p['planner'] = 'mppi'
+    assert planner_config(p, tiny_model())['iterations'] == 99

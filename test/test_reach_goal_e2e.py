@@ -36,13 +36,10 @@ def test_graph_reaches_seeded_goals_like_the_reference(tmp_path):
     for ok, message, seconds in ros:
         assert message and (ok == message.startswith('reached')), message
         assert seconds < MAX_STEPS * 0.1 + 30
-    ref = bl.reference_success(CKPT, tasks, cf['planner'], cf['horizon'], wm['samples'],
-                               wm['iterations'], cf['budget_s'], MAX_STEPS,
+    ref = bl.reference_success(CKPT, tasks, bl.node_planning_params(wm, cf), MAX_STEPS,
                                execute_steps=max(1, round(10.0 / wm['plan_rate'])),
                                critic=resolve_path(wm['critic_checkpoint'])
-                               if wm['critic_checkpoint'] else None,
-                               critic_weight=cf['cost.critic.weight'],
-                               terminal_weight=wm['cost.terminal_weight'])
+                               if wm['critic_checkpoint'] else None)
     n_ros = sum(ok for ok, _, _ in ros)
     n_ref = sum(r.success for r in ref)
     # Same tasks, same planner: at most one goal of difference out of N_GOALS (timing of

@@ -43,8 +43,15 @@ PARAMS = [
                      'iterating when it runs out', min=0.001, max=10.0),
     common.ParamSpec('samples', 128, 'candidates per iteration (cem, mppi, random)',
                      min=1, max=8192),
-    common.ParamSpec('iterations', 4, 'optimisation iterations at most (gd, cem, mppi)',
+    common.ParamSpec('iterations', 4, 'sampling iterations per plan at most (cem, mppi)',
                      min=1, max=1000),
+    common.ParamSpec('gd.iterations', 1, 'Adam steps per plan at most (gd; the optimisation '
+                     'continues across re-plans, so 1 is enough at the plan rate)',
+                     min=1, max=1000),
+    common.ParamSpec('gd.num_inits', 4, 'action sequences optimised in one batch (gd): the '
+                     'previous plan plus random restarts', min=1, max=1024),
+    common.ParamSpec('gd.lr', 0.2, 'Adam step size on the tanh-squashed actions (gd)',
+                     min=1e-4, max=10.0),
     common.ParamSpec('warm_start', True, 'start each plan from the previous one, shifted'),
     common.ParamSpec('planning', True, 'false pauses Mode-2 planning (the configurator sets it '
                      'in Mode-1, which needs no plans, so the reactive path gets the CPU)'),
@@ -82,7 +89,8 @@ def planner_config(p, model):
     elif name == 'random':
         cfg.update(samples=int(p['samples']))
     elif name == 'gd':
-        cfg.update(iterations=int(p['iterations']))
+        cfg.update(iterations=int(p['gd.iterations']), num_inits=int(p['gd.num_inits']),
+                   lr=float(p['gd.lr']))
     elif name == 'hierarchical':
         k = 4
         cfg.update(k=k, coarse_horizon=max(2, math.ceil(int(p['horizon']) / k) + 1))
@@ -149,7 +157,8 @@ class WorldModelNode(LifecycleNode):
         trial = dict(self.p)
         trial.update(changed)
         if self.model is not None and set(changed) & {'planner', 'horizon', 'samples',
-                                                      'iterations', 'seed'}:
+                                                      'iterations', 'seed', 'gd.iterations',
+                                                      'gd.num_inits', 'gd.lr'}:
             from jepa_ros.core.planners import make_planner
             make_planner(trial['planner'], self.model, **planner_config(trial, self.model))
         make_cost(trial, self.critic)  # raises ValueError on a bad combination

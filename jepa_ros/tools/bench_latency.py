@@ -268,24 +268,32 @@ def reference_tasks(n, seed, world='two_rooms', sim_kwargs=None):
     return tasks
 
 
-def reference_success(ckpt, tasks, planner, horizon, samples, iterations, budget_s,
-                      max_steps, execute_steps=2, world='two_rooms', critic=None,
-                      critic_weight=0.0, terminal_weight=1.0):
-    """`rollouts.run_episode` on `tasks` with the world_model node's planner settings."""
+def node_planning_params(wm, cf):
+    """The world_model node's effective planning parameters: its file values (`wm`, from
+    config/world_model.yaml) with the values the configurator pushes (`cf`) on top."""
+    from jepa_ros.nodes.configurator import WORLD_MODEL_KEYS
+    p = dict(wm)
+    p.update({k: cf[k] for k in WORLD_MODEL_KEYS if k in cf})
+    return p
+
+
+def reference_success(ckpt, tasks, params, max_steps, execute_steps=2, world='two_rooms',
+                      critic=None):
+    """`rollouts.run_episode` on `tasks` with the world_model node's planner and cost
+    parameters `params` (see node_planning_params)."""
     import torch
 
     from jepa_ros.core.checkpoint import load_checkpoint
     from jepa_ros.core.planners import RecedingHorizon, make_planner
     from jepa_ros.core.rollouts import run_episode
-    from jepa_ros.nodes.world_model import make_cost, planner_config
+    from jepa_ros.nodes.world_model import PARAMS, make_cost, planner_config
     from jepa_ros.sim import make_env
     torch.set_num_threads(1)
     model, _ = load_checkpoint(ckpt, map_location='cpu', kind='world_model')
     model.requires_grad_(False)
-    p = {'planner': planner, 'horizon': horizon, 'samples': samples, 'iterations': iterations,
-         'seed': 0, 'cost.goal.weight': 1.0, 'cost.action_magnitude.weight': 0.0,
-         'cost.action_smoothness.weight': 0.0, 'cost.critic.weight': critic_weight,
-         'cost.terminal_weight': terminal_weight, 'cost.running_weight': 1.0}
+    p = {spec.name: spec.default for spec in PARAMS}
+    p.update(params)
+    planner, budget_s = p['planner'], float(p['budget_s'])
     cr = None
     if critic:
         from jepa_ros.nodes.world_model import load_critic_checkpoint
@@ -376,13 +384,10 @@ def reach_main(args, ckpt, cmd):
                     progress=lambda r: print('ros', r, flush=True))
     ros_s = time.monotonic() - t0
     # configurator values win over world_model.yaml (it pushes them)
-    ref = reference_success(ckpt, tasks, cf['planner'], cf['horizon'], wm['samples'],
-                            wm['iterations'], cf['budget_s'], args.max_steps,
+    ref = reference_success(ckpt, tasks, node_planning_params(wm, cf), args.max_steps,
                             execute_steps=max(1, round(10.0 / wm['plan_rate'])),
                             critic=resolve_path(wm['critic_checkpoint'])
-                            if wm['critic_checkpoint'] else None,
-                            critic_weight=cf['cost.critic.weight'],
-                            terminal_weight=wm['cost.terminal_weight'])
+                            if wm['critic_checkpoint'] else None)
     ros_rate = sum(s for s, _, _ in ros) / len(ros)
     ref_rate = sum(r.success for r in ref) / len(ref)
     print(f'ros {ros_rate:.2f} reference {ref_rate:.2f}')

@@ -27,6 +27,9 @@ def add_arguments(parser):
     parser.add_argument('--far-planners', default='gd,hierarchical',
                         help='planners also run on the cross_far task (flat vs hierarchical)')
     parser.add_argument('--far-episodes', type=int, default=None)
+    parser.add_argument('--far-kind', default=None,
+                        help='task kind of the long task (default: cross_far in two_rooms, '
+                             'far in reach)')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads (1: what the world_model node uses)')
     parser.add_argument('--results-dir', default=None,
@@ -74,7 +77,7 @@ def _eval(args, planner, kind, episodes, out_json):
         return json.load(f)
 
 
-def target_lines(rows):
+def target_lines(rows, world='two_rooms', far_kind='cross_far'):
     """'- target: measured (met/MISSED)' lines for the issue-4 targets whose runs exist;
     rows: {(planner, task_kind): summary row of all tasks}."""
     def rate(p, k='any'):
@@ -83,6 +86,20 @@ def target_lines(rows):
     def verdict(ok):
         return 'met' if ok else 'MISSED'
     out = []
+    if world == 'reach':
+        best = max(((r['success_rate'], p) for (p, k), r in rows.items()
+                    if k == 'any' and p != 'random'), default=None)
+        if best is not None:
+            out.append(f'- best planner success >= 90 %: {best[1]} {100 * best[0]:.0f} % '
+                       f'({verdict(best[0] >= 0.9)})')
+        r = rate('random')
+        if r is not None:
+            out.append(f'- random is the floor: {100 * r:.0f} %')
+        h, f = rate('hierarchical', far_kind), rate('gd', far_kind)
+        if h is not None and f is not None:
+            out.append(f'- hierarchical vs flat gd on {far_kind}: {100 * h:.0f} % vs '
+                       f'{100 * f:.0f} %')
+        return out
     for planner, need in (('mppi', 0.95), ('gd', 0.90), ('mode1', 0.85)):
         r = rate(planner)
         if r is not None:
@@ -95,9 +112,10 @@ def target_lines(rows):
     r = rate('random')
     if r is not None:
         out.append(f'- random is the floor: {100 * r:.0f} %')
-    h, f = rate('hierarchical', 'cross_far'), rate('gd', 'cross_far')
+    h, f = rate('hierarchical', far_kind), rate('gd', far_kind)
     if h is not None and f is not None:
-        out.append(f'- hierarchical vs flat gd on cross_far: {100 * h:.0f} % vs {100 * f:.0f} %')
+        out.append(f'- hierarchical vs flat gd on {far_kind}: {100 * h:.0f} % vs '
+                   f'{100 * f:.0f} %')
     return out
 
 
@@ -106,12 +124,13 @@ def run(args):
 
     from jepa_ros.tools.benchmarks import write_section
     torch.set_num_threads(max(1, args.threads))
+    far_kind = args.far_kind or ('far' if args.world == 'reach' else 'cross_far')
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.results_dir or scratch
         os.makedirs(tmp, exist_ok=True)
         plan = [(p, 'any', args.episodes) for p in args.planners.split(',') if p]
-        plan += [(p, 'cross_far', args.far_episodes or args.episodes)
+        plan += [(p, far_kind, args.far_episodes or args.episodes)
                  for p in args.far_planners.split(',') if p]
         for planner, kind, n in plan:
             if planner == 'mode1' and not args.actor:
@@ -125,7 +144,8 @@ def run(args):
     for planner, kind, summary, _ in runs:
         tables.append(eval_planning.format_table(summary, f'{planner} ({kind})'))
     commands = '\n'.join(f'- `{cmd}`' for *_, cmd in runs)
-    checks = target_lines({(p, k): summ['all'] for p, k, summ, _ in runs})
+    checks = target_lines({(p, k): summ['all'] for p, k, summ, _ in runs}, args.world,
+                          far_kind)
     files = ', '.join(f'{os.path.basename(x)} sha256 {_sha256(x)[:12]}'
                       for x in (args.ckpt, args.critic, args.actor) if x)
     body = ('Success is the simulator\'s ground truth within the step budget; the same '
@@ -133,14 +153,18 @@ def run(args):
             'episodes only. Plan time is per re-plan (one action executed per plan), '
             f'{args.threads} torch thread(s). Checkpoints: {files}.\n\n'
             + '\n\n'.join(tables)
-            + ('\n\nTargets (issue 4, meant for 100 episodes; measured on the episodes '
+            + ('\n\nTargets (issue 4, for 100 episodes; measured on the episodes '
                'above):\n\n' + '\n'.join(checks) if checks else '')
             + '\n\nThe same runs one by one:\n\n' + commands)
     print(body)
     if not args.no_write:
         command = 'python -m jepa_ros.tools.bench_planning ' + ' '.join(
             shlex.quote(a) for a in sys.argv[1:])
-        write_section('planning', 'Planning (two_rooms, from pixels)', command, body)
+        if args.world == 'two_rooms':
+            write_section('planning', 'Planning (two_rooms, from pixels)', command, body)
+        else:
+            write_section(f'planning_{args.world}', f'Planning ({args.world}, from pixels)',
+                          command, body)
     return 0
 
 

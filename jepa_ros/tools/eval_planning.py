@@ -10,7 +10,7 @@ import os
 import torch
 
 PLANNER_NAMES = ['gd', 'cem', 'mppi', 'mode1', 'hierarchical', 'random']
-TASK_KINDS = ['any', 'same_room', 'cross_room', 'cross_far']
+TASK_KINDS = ['any', 'same_room', 'cross_room', 'cross_far', 'far']  # far: reach
 
 
 def add_arguments(parser):
