@@ -72,8 +72,10 @@ def actor():
                      policy=lambda z, g: np.asarray(box['out'], dtype=np.float64),
                      context=ctx)
     assert autostart(node)
-    node.destroy_timer(node.timer)  # ticks are driven by the test
+    node.destroy_timer(node.timer)  # ticks are driven by the test (with a chosen dt) ...
     node.timer = None
+    # ... and only by the test: inputs do not tick (test_nodes_actor covers that path)
+    assert node.set_parameters([Parameter('command_on_input', value=False)])[0].successful
     try:
         yield node, box
     finally:
@@ -150,3 +152,22 @@ def test_actor_commands_safe_under_any_inputs_and_live_parameters(actor, steps):
 def test_the_property_test_saw_the_robot_move():
     """The examples above must include driving ticks, or the limits were never tested."""
     assert MOVING['moving'] >= 20, MOVING
+
+
+def test_a_new_state_is_answered_at_once_when_command_on_input(actor):
+    node, box = actor
+    node.set_parameters([Parameter('mode', value='mode1'), Parameter('enabled', value=True),
+                         Parameter('max_linear_speed', value=0.5)])
+    box['out'] = [0.5, 0.0]
+    node._on_goal(_latent([0.0] * D))
+    rec = node.cmd_pub = Recorder()
+    try:
+        node._on_state(_latent([0.1] * D))       # inputs do not tick: no command
+        assert rec.msgs == []
+        assert node.set_parameters([Parameter('command_on_input', value=True)])[0].successful
+        node._on_state(_latent([0.2] * D))       # a Mode-1 command without a timer tick
+        assert len(rec.msgs) == 1
+        assert node.counts['mode1'] >= 1
+    finally:
+        node.set_parameters([Parameter('command_on_input', value=False),
+                             Parameter('mode', value='mode2')])

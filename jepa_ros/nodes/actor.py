@@ -33,6 +33,9 @@ PARAMS = [
     common.ParamSpec('enabled', True, 'false holds the robot (zero command); the '
                      'configurator clears it when a goal ends or is cancelled'),
     common.ParamSpec('control_rate', 50.0, 'command rate (Hz)', min=1.0, max=500.0),
+    common.ParamSpec('command_on_input', True, 'also send a command as soon as a new latent '
+                     'state or plan arrives (does not wait for the next control tick: '
+                     'saves up to 1/control_rate of latency)'),
     common.ParamSpec('step_dt', 0.1, 'duration of one plan step (s) = the model time step',
                      min=0.001, max=10.0),
     common.ParamSpec('watchdog_timeout', 0.2, 'zero command when the newest latent state is '
@@ -71,6 +74,9 @@ class ActorNode(LifecycleNode):
         self._given_cfg, self._given_policy = action_config, policy
         self.policy = None
         self.lock = threading.Lock()
+        # Ticks run from the timer and (command_on_input) from the input callbacks, which
+        # are in different callback groups: one tick at a time.
+        self.tick_lock = threading.Lock()
         self.group = MutuallyExclusiveCallbackGroup()
         self.in_group = MutuallyExclusiveCallbackGroup()
         self.log = RateLimitedLog(self.get_logger(), 5.0)
@@ -210,6 +216,8 @@ class ActorNode(LifecycleNode):
         z = self._vec(msg, 'state')
         if z is not None:
             self.state, self.state_rx = z, time.monotonic()
+            if self.p['command_on_input']:
+                self._tick()
 
     def _on_goal(self, msg):
         z = self._vec(msg, 'goal')
@@ -226,6 +234,8 @@ class ActorNode(LifecycleNode):
                                   f'action_dim {len(self.action_scale)}')
             return
         self.plan = (common.stamp_to_sec(msg.header.stamp), a.reshape(t, n))
+        if self.p['command_on_input'] and self.p['mode'] == 'mode2':
+            self._tick()
 
     # ---- control ----------------------------------------------------------------------
     def decide(self, now_mono, now_ros):
@@ -255,6 +265,10 @@ class ActorNode(LifecycleNode):
         return src, reason, action
 
     def _tick(self):
+        with self.tick_lock:
+            self._tick_locked()
+
+    def _tick_locked(self):
         if self.cmd_pub is None:
             return
         now_mono = time.monotonic()
