@@ -27,8 +27,8 @@ def _cli(argv):
     return time.monotonic() - t0
 
 
-def collect(out, episodes, steps, seed, extra=()):
-    return _cli(['collect', '--world', 'two_rooms', '--episodes', str(episodes), '--steps',
+def collect(out, episodes, steps, seed, extra=(), world='two_rooms'):
+    return _cli(['collect', '--world', world, '--episodes', str(episodes), '--steps',
                  str(steps), '--out', out, '--seed', str(seed), '--overwrite', '--quiet',
                  *extra])
 
@@ -137,7 +137,12 @@ def main(argv=None):
                    help='predictor steps of each model in the z experiment')
     p.add_argument('--z-only', action='store_true',
                    help='redo only the z experiment, reusing the workdir of a full run')
+    p.add_argument('--world', default='two_rooms', choices=['two_rooms', 'reach'],
+                   help='reach: collect + train + evaluate only (the z experiment is '
+                        'two_rooms), section world_model_reach')
     args = p.parse_args(argv)
+    if args.world != 'two_rooms' and args.workdir == p.get_default('workdir'):
+        args.workdir = f'{args.workdir}_{args.world}'
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.episodes, args.steps, args.budget, args.z_budget = 12, 40, 20.0, 10.0
@@ -160,8 +165,8 @@ def main(argv=None):
         return 0
 
     # 1. the shipped recipe: collect + train within the budget, evaluate on new episodes
-    t_collect = collect(f'{w}/train', args.episodes, args.steps, args.seed)
-    collect(f'{w}/eval', n_eval, args.steps, args.seed + 10_000)
+    t_collect = collect(f'{w}/train', args.episodes, args.steps, args.seed, world=args.world)
+    collect(f'{w}/eval', n_eval, args.steps, args.seed + 10_000, world=args.world)
     t_train = train(f'{w}/train', f'{w}/wm.pt', args.budget, args.seed)
     model, extra, res = evaluate(f'{w}/wm.pt', f'{w}/eval')
     results['main'] = res
@@ -170,6 +175,15 @@ def main(argv=None):
     if args.write:
         import shutil
         shutil.copyfile(f'{w}/wm.pt', args.write)
+    if args.world != 'two_rooms':
+        with open(f'{w}/results.json', 'w') as f:
+            json.dump(results, f, indent=2, default=str)
+        if not args.no_section:
+            write(results, args, extra)
+        print(json.dumps({'probe_r2': res.get('probe_r2'),
+                          'ratio8': res['multistep'][8]['ratio'],
+                          'spearman_true': res.get('spearman_true_distance')}, indent=1))
+        return 0
 
     # 2. latent variable z on the stochastic world (random shoves)
     push = ['--push-prob', '0.3', '--push-scale', '1.5']
@@ -194,14 +208,16 @@ def write(results, args, extra):
     ms = r['multistep']
     l2 = r.get('level2', {})
     steps = extra.get('metrics', {}).get('steps')
+    reach = args.world == 'reach'
+    distance = 'euclidean (hand)' if reach else 'geodesic'
     rows = [
         ('collect (train episodes)', f'{args.episodes} x {args.steps} frames',
          f'{results["collect_s"]:.0f} s'),
         ('train world model (time budget)', f'{args.budget:.0f} s budget, {steps} steps',
          f'{results["train_s"]:.0f} s'),
-        ('collect + train', 'target <= 600 s on 2 CPU cores',
-         f'{results["collect_s"] + results["train_s"]:.0f} s'),
-        ('linear probe R^2 of (x, y)', 'target >= 0.98',
+        ('collect + train', 'no time target for reach' if reach else
+         'target <= 600 s on 2 CPU cores', f'{results["collect_s"] + results["train_s"]:.0f} s'),
+        ('linear probe R^2 of ' + ('hand (x, y, z)' if reach else '(x, y)'), 'target >= 0.98',
          f'{r.get("probe_r2", float("nan")):.4f}'),
     ] + [(f'{h}-step error / copy-last-latent', 'target <= 0.2 at 8' if str(h) == '8' else '',
           f'{m["ratio"]:.3f}') for h, m in ms.items()] + [
@@ -209,18 +225,27 @@ def write(results, args, extra):
          f'{r["collapse"]["effective_rank"]:.1f} / {results["latent_dim"]}'),
         ('mean per-dim std (dead dims)', '', f'{r["collapse"]["mean_std"]:.3f} '
                                              f'({r["collapse"]["dead_dims"]})'),
-        ('Spearman latent dist. vs geodesic', 'what the planning cost uses',
+        (f'Spearman latent dist. vs {distance}', 'what the planning cost uses',
          f'{r.get("spearman_true_distance", float("nan")):.3f}'),
-        ('Spearman latent dist. vs euclidean', '',
-         f'{r.get("spearman_euclidean", float("nan")):.3f}'),
     ]
+    if not reach:
+        rows.append(('Spearman latent dist. vs euclidean', '',
+                     f'{r.get("spearman_euclidean", float("nan")):.3f}'))
     if l2:
         rows.append((f'level 2 (k={l2["k"]}) probe R^2', '',
                      f'{l2.get("probe_r2", float("nan")):.4f}'))
-        rows.append(('level 2 Spearman vs geodesic', '',
+        rows.append((f'level 2 Spearman vs {distance}', '',
                      f'{l2.get("spearman_true_distance", float("nan")):.3f}'))
         rows += [(f'level 2 {h}-step error / copy', f'{int(h) * l2["k"]} level-1 steps',
                   f'{m["ratio"]:.3f}') for h, m in l2['multistep'].items()]
+    held_out = ('\n\nHeld-out: metrics on ' + f'{max(4, args.episodes // 4)} episodes '
+                'collected with another seed; the probe is a ridge fit on 80 % of them, R^2 '
+                'on the rest.')
+    cmd = ' '.join(['python -m jepa_ros.tools.bench_world_model'] + args.argv)
+    if reach:
+        write_section('world_model_reach', 'World model (reach)', cmd,
+                      md_table(['metric', 'note', 'value'], rows) + held_out)
+        return
     z = results['z']
     zrows = [
         ('deterministic predictor', f'{z["deterministic"]["deterministic"]:.3f}',
@@ -229,9 +254,7 @@ def write(results, args, extra):
         (f'z model, best of K={z["z_model"]["codes"]} codes (oracle pick)',
          f'{z["z_model"]["best_of_k"]:.3f}', ''),
     ]
-    body = (md_table(['metric', 'note', 'value'], rows) +
-            '\n\nHeld-out: metrics on ' + f'{max(4, args.episodes // 4)} episodes collected with '
-            'another seed; the probe is a ridge fit on 80 % of them, R^2 on the rest.\n\n'
+    body = (md_table(['metric', 'note', 'value'], rows) + held_out + '\n\n'
             '### Latent variable z on the stochastic world\n\n'
             'Shoves (`--push-prob 0.3 --push-scale 1.5`) make the next frame unpredictable '
             'from (s, a). Both predictors are trained on the latents of the main model\'s '
@@ -240,7 +263,6 @@ def write(results, args, extra):
             'latent space. Error / copy-last-latent error on held-out shoved episodes. '
             f'Code use on held-out: {z["z_model"]["code_use"]}.\n\n' +
             md_table(['predictor', '1-step error / copy', '4-step (z = 0) / copy'], zrows))
-    cmd = ' '.join(['python -m jepa_ros.tools.bench_world_model'] + args.argv)
     write_section('world_model', 'World model (two_rooms)', cmd, body)
 
 

@@ -20,7 +20,7 @@ from jepa_ros.tools import make_train
 from jepa_ros.tools.report import GoalRecord, RunRecord, write_report
 
 ROOT = make_train.MODELS.rsplit(os.sep, 1)[0]
-CRITIC_WEIGHT = 0.05  # as in `jepa-ros eval planning` (docs/BENCHMARKS.md)
+CRITIC_WEIGHT = 1.0  # as in `jepa-ros eval planning` (docs/BENCHMARKS.md)
 
 
 def add_arguments(parser):

@@ -24,13 +24,14 @@ def add_arguments(parser):
     parser.add_argument('--critic', default=None, help='critic checkpoint for the teacher')
     parser.add_argument('--critic-weight', type=float, default=1.0)
     parser.add_argument('--terminal-weight', type=float, default=4.0)
-    parser.add_argument('--planner', default='gd', choices=['gd', 'cem', 'mppi'],
-                        help='the Mode-2 teacher')
+    parser.add_argument('--planner', default='mppi', choices=['gd', 'cem', 'mppi'],
+                        help='the Mode-2 teacher (mppi: the best closed-loop planner, '
+                             'docs/BENCHMARKS.md)')
     parser.add_argument('--horizon', type=int, default=12)
     parser.add_argument('--iterations', type=int, default=None)
     parser.add_argument('--pairs', type=int, default=512, help='random start/goal pairs')
-    parser.add_argument('--dagger-iters', type=int, default=2)
-    parser.add_argument('--dagger-episodes', type=int, default=4)
+    parser.add_argument('--dagger-iters', type=int, default=6)
+    parser.add_argument('--dagger-episodes', type=int, default=8)
     parser.add_argument('--max-steps', type=int, default=80)
     parser.add_argument('--epochs', type=int, default=40)
     parser.add_argument('--hidden', type=int, default=256)
