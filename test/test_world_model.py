@@ -107,6 +107,11 @@ def test_short_training_learns_state_and_dynamics():
     assert res['multistep'][16]['ratio'] < 0.6, res['multistep']
     assert not res['collapse']['collapsed']
     assert res['spearman_euclidean'] > 0.5
+    # The probe fit on the training episodes, scored on all the new ones.
+    fresh = dot_episodes(6, 40, seed=2)
+    res2 = evaluate_world_model(model, fresh, probe_episodes=eps)
+    assert res2['probe_r2'] > 0.7 and res2['probe_fit_frames'] == 24 * 40
+    assert res2['held_out_episodes'] == 6 and res2['train_episodes'] == 24
 
 
 def _write(eps, folder):

@@ -151,22 +151,44 @@ def distance_ranking(latents, states, distance_fn, pairs=1000, seed=0):
 
 @torch.no_grad()
 def evaluate_world_model(model, episodes, distance_fn=None, horizons=(1, 4, 8, 16),
-                         held_out=0.2, seed=0, pairs=1000):
-    """Probe R^2, multi-step ratios, collapse monitors and distance ranking (held-out)."""
+                         held_out=0.2, seed=0, pairs=1000, probe_episodes=None):
+    """Probe R^2, multi-step ratios, collapse monitors and distance ranking (held-out).
+
+    The linear probe is fit on `probe_episodes` when given (e.g. the training episodes:
+    more frames, so the probe measures the latent, not the probe's own overfitting) and
+    scored on all of `episodes`; otherwise fit and scored on a split of `episodes`.
+    """
     model.eval()
-    tr, te = split_episodes(len(episodes), held_out, seed)
+    if probe_episodes is not None:   # `episodes` are all held out: score on all of them
+        tr, te = [], list(range(len(episodes)))
+    else:
+        tr, te = split_episodes(len(episodes), held_out, seed)
     latents = encode_episodes(model, episodes)
+    probe = None
+    if probe_episodes is not None:
+        if not all(ep.states is not None for ep in probe_episodes):
+            raise ValueError('probe episodes need ground-truth states')
+        probe = (encode_episodes(model, probe_episodes),
+                 [np.asarray(ep.states, np.float64) for ep in probe_episodes])
     actions = [torch.as_tensor(np.asarray(ep.actions, np.float32)) for ep in episodes]
     world = model.config.world
-    res = {'world': world, 'train_episodes': len(tr), 'held_out_episodes': len(te)}
+    res = {'world': world, 'held_out_episodes': len(te),
+           'train_episodes': len(probe_episodes) if probe_episodes is not None else len(tr)}
     has_states = all(ep.states is not None for ep in episodes)
     if has_states:
         dims = PROBE_DIMS.get(world, list(range(episodes[0].states.shape[1])))
         ys = [np.asarray(ep.states, np.float64)[:, dims] for ep in episodes]
-        res['probe_r2'] = linear_probe_r2(torch.cat([latents[i] for i in tr]),
-                                          np.concatenate([ys[i] for i in tr]),
-                                          torch.cat([latents[i] for i in te]),
-                                          np.concatenate([ys[i] for i in te]))
+        if probe is not None:
+            res['probe_r2'] = linear_probe_r2(torch.cat(probe[0]),
+                                              np.concatenate([y[:, dims] for y in probe[1]]),
+                                              torch.cat(latents), np.concatenate(ys))
+            res['probe_fit_frames'] = int(sum(len(z) for z in probe[0]))
+        else:
+            res['probe_r2'] = linear_probe_r2(torch.cat([latents[i] for i in tr]),
+                                              np.concatenate([ys[i] for i in tr]),
+                                              torch.cat([latents[i] for i in te]),
+                                              np.concatenate([ys[i] for i in te]))
+            res['probe_fit_frames'] = int(sum(len(latents[i]) for i in tr))
     res['multistep'] = multistep_ratios(model, [latents[i] for i in te],
                                         [actions[i] for i in te], horizons, seed=seed)
     res['collapse'] = collapse_report(torch.cat([latents[i] for i in te]))
@@ -182,7 +204,12 @@ def evaluate_world_model(model, episodes, distance_fn=None, horizons=(1, 4, 8, 1
     if lv2 is not None:
         s2 = [lv2.encode(x.to(model.device)).cpu() for x in latents]
         l2 = {'k': lv2.k, 'collapse': collapse_report(torch.cat([s2[i] for i in te]))}
-        if has_states:
+        if has_states and probe is not None:
+            p2 = [lv2.encode(x.to(model.device)).cpu() for x in probe[0]]
+            l2['probe_r2'] = linear_probe_r2(torch.cat(p2),
+                                             np.concatenate([y[:, dims] for y in probe[1]]),
+                                             torch.cat(s2), np.concatenate(ys))
+        elif has_states:
             l2['probe_r2'] = linear_probe_r2(torch.cat([s2[i] for i in tr]),
                                              np.concatenate([ys[i] for i in tr]),
                                              torch.cat([s2[i] for i in te]),

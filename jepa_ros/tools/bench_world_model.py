@@ -39,7 +39,7 @@ def train(data, out, budget, seed, extra=()):
                  '--log-every', '500', *extra])
 
 
-def evaluate(ckpt, data):
+def evaluate(ckpt, data, probe_data=None):
     import torch
     from jepa_ros.core.checkpoint import load_checkpoint
     from jepa_ros.core.metrics import evaluate_world_model
@@ -48,7 +48,9 @@ def evaluate(ckpt, data):
     model, extra = load_checkpoint(ckpt)
     with torch.no_grad():
         res = evaluate_world_model(model, load_episodes(data),
-                                   true_distance_fn(model.config.world))
+                                   true_distance_fn(model.config.world),
+                                   probe_episodes=load_episodes(probe_data)
+                                   if probe_data else None)
     return model, extra, res
 
 
@@ -168,7 +170,7 @@ def main(argv=None):
     t_collect = collect(f'{w}/train', args.episodes, args.steps, args.seed, world=args.world)
     collect(f'{w}/eval', n_eval, args.steps, args.seed + 10_000, world=args.world)
     t_train = train(f'{w}/train', f'{w}/wm.pt', args.budget, args.seed)
-    model, extra, res = evaluate(f'{w}/wm.pt', f'{w}/eval')
+    model, extra, res = evaluate(f'{w}/wm.pt', f'{w}/eval', f'{w}/train')
     results['main'] = res
     results['collect_s'], results['train_s'] = t_collect, t_train
     results['latent_dim'] = model.config.latent_dim
@@ -239,8 +241,9 @@ def write(results, args, extra):
         rows += [(f'level 2 {h}-step error / copy', f'{int(h) * l2["k"]} level-1 steps',
                   f'{m["ratio"]:.3f}') for h, m in l2['multistep'].items()]
     held_out = ('\n\nHeld-out: metrics on ' + f'{max(4, args.episodes // 4)} episodes '
-                'collected with another seed; the probe is a ridge fit on 80 % of them, R^2 '
-                'on the rest.')
+                'collected with another seed; the linear probe is a ridge fit on the '
+                f'{r.get("probe_fit_frames", "?")} frames of the training episodes, R^2 on '
+                'the held-out ones.')
     cmd = ' '.join(['python -m jepa_ros.tools.bench_world_model'] + args.argv)
     if reach:
         write_section('world_model_reach', 'World model (reach)', cmd,

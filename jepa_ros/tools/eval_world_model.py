@@ -14,6 +14,9 @@ def add_arguments(p):
     p.add_argument('--json', default=None, help='also write the results as JSON here')
     p.add_argument('--held-out', type=float, default=0.2,
                    help='fraction of episodes held out for every metric')
+    p.add_argument('--probe-data', default=None,
+                   help='fit the linear probe on these episodes (e.g. the training data) and '
+                        'score it on all of --data; default: a split of --data')
     p.add_argument('--pairs', type=int, default=1000, help='random pairs for Spearman')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--device', default='auto')
@@ -34,7 +37,8 @@ def format_table(res):
     rows = [('world', res['world']),
             ('episodes train / held-out', f'{res["train_episodes"]} / {res["held_out_episodes"]}')]
     if 'probe_r2' in res:
-        rows.append(('linear probe R^2 (state)', f'{res["probe_r2"]:.4f}'))
+        rows.append((f'linear probe R^2 (state; fit on {res["probe_fit_frames"]} frames)',
+                     f'{res["probe_r2"]:.4f}'))
     for h, m in res['multistep'].items():
         rows.append((f'{h}-step error / copy baseline', f'{m["ratio"]:.3f}'))
     c = res['collapse']
@@ -80,8 +84,10 @@ def run(args):
         raise FileNotFoundError(f'no such checkpoint: {args.ckpt}')
     model, extra = load_checkpoint(args.ckpt, map_location=pick_device(args.device))
     episodes = load_episodes(args.data)
+    probe = load_episodes(args.probe_data) if args.probe_data else None
     res = evaluate_world_model(model, episodes, true_distance_fn(model.config.world),
-                               held_out=args.held_out, seed=args.seed, pairs=args.pairs)
+                               held_out=args.held_out, seed=args.seed, pairs=args.pairs,
+                               probe_episodes=probe)
     res['checkpoint'] = os.path.abspath(args.ckpt)
     res['provenance'] = extra.get('provenance', {})
     print(format_table(res))
