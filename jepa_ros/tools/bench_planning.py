@@ -44,21 +44,21 @@ def _sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def _eval_argv(args, planner, kind, episodes):
+def _eval_argv(args, planner, kind, episodes, critic=True):
     argv = ['--world', args.world, '--ckpt', args.ckpt, '--planner', planner,
             '--episodes', str(episodes), '--seed', str(args.seed), '--task-kind', kind,
             '--max-steps', str(args.max_steps)]
-    if args.critic:
+    if args.critic and critic:
         argv += ['--critic', args.critic]
     if args.actor:
         argv += ['--actor', args.actor]
     return argv
 
 
-def _eval(args, planner, kind, episodes, out_json):
+def _eval(args, planner, kind, episodes, out_json, critic=True):
     parser = argparse.ArgumentParser()
     eval_planning.add_arguments(parser)
-    argv = _eval_argv(args, planner, kind, episodes) + ['--json', out_json]
+    argv = _eval_argv(args, planner, kind, episodes, critic) + ['--json', out_json]
     if os.path.exists(out_json):
         with open(out_json) as f:
             data = json.load(f)
@@ -112,10 +112,11 @@ def target_lines(rows, world='two_rooms', far_kind='cross_far'):
     r = rate('random')
     if r is not None:
         out.append(f'- random is the floor: {100 * r:.0f} %')
-    h, f = rate('hierarchical', far_kind), rate('gd', far_kind)
-    if h is not None and f is not None:
-        out.append(f'- hierarchical vs flat gd on {far_kind}: {100 * h:.0f} % vs '
-                   f'{100 * f:.0f} %')
+    for kind in (far_kind, far_kind + ' no-critic'):
+        h, f = rate('hierarchical', kind), rate('gd', kind)
+        if h is not None and f is not None:
+            out.append(f'- hierarchical vs flat gd on {kind}: {100 * h:.0f} % vs '
+                       f'{100 * f:.0f} %')
     return out
 
 
@@ -129,17 +130,22 @@ def run(args):
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.results_dir or scratch
         os.makedirs(tmp, exist_ok=True)
-        plan = [(p, 'any', args.episodes) for p in args.planners.split(',') if p]
-        plan += [(p, far_kind, args.far_episodes or args.episodes)
-                 for p in args.far_planners.split(',') if p]
-        for planner, kind, n in plan:
+        plan = [(p, 'any', args.episodes, True) for p in args.planners.split(',') if p]
+        far = [p for p in args.far_planners.split(',') if p]
+        plan += [(p, far_kind, args.far_episodes or args.episodes, True) for p in far]
+        if args.critic:   # the long task without the critic too: what level 2 adds alone
+            plan += [(p, far_kind, args.far_episodes or args.episodes, False) for p in far]
+        for planner, kind, n, critic in plan:
             if planner == 'mode1' and not args.actor:
                 print('skipping mode1: no --actor', file=sys.stderr)
                 continue
-            data = _eval(args, planner, kind, n, os.path.join(tmp, f'{planner}_{kind}.json'))
-            runs.append((planner, kind, data['summary'],
-                         'jepa-ros eval planning ' + ' '.join(
-                             shlex.quote(a) for a in _eval_argv(args, planner, kind, n))))
+            tag = '' if critic or not args.critic else '_no_critic'
+            data = _eval(args, planner, kind, n,
+                         os.path.join(tmp, f'{planner}_{kind}{tag}.json'), critic)
+            runs.append((planner, kind + tag.replace('_', ' ', 1).replace('_', '-'),
+                         data['summary'], 'jepa-ros eval planning ' + ' '.join(
+                             shlex.quote(a) for a in _eval_argv(args, planner, kind, n,
+                                                                critic))))
     tables = []
     for planner, kind, summary, _ in runs:
         tables.append(eval_planning.format_table(summary, f'{planner} ({kind})'))
