@@ -61,3 +61,19 @@ def test_bringup_starts_and_stops_on_sigterm():
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_node_params_merge_the_file_and_the_world_and_name_shipped_checkpoints():
+    from jepa_ros.nodes.graph import node_params
+    wm = node_params('world_model', 'two_rooms')
+    assert wm['critic_checkpoint'] == 'models/two_rooms_critic.pt'   # from the world
+    assert wm['horizon'] == 12 and wm['gd.num_inits'] == 4           # from world_model.yaml
+    assert node_params('world_model', None)['critic_checkpoint'] == ''
+    # every checkpoint a world names is shipped (a robot launch would otherwise fail)
+    for world, nodes in load_stack()['worlds'].items():
+        for name, params in nodes.items():
+            for key, value in params.items():
+                if key.endswith('checkpoint') and value:
+                    assert os.path.exists(os.path.join(ROOT, value)), (world, name, value)
+    with pytest.raises(ValueError):
+        node_params('no_such_node')

@@ -71,7 +71,8 @@ def world_model_cmd(ck):
             '--params-file', os.path.join(os.path.dirname(__file__), '..', 'config',
                                           'world_model.yaml'),
             '-p', f'checkpoint:={ck}', '-p', 'plan_rate:=5.0', '-p', 'samples:=32',
-            '-p', 'iterations:=2']
+            '-p', 'iterations:=2', '-p', "critic_checkpoint:=''",
+            '-p', 'cost.critic.weight:=0.0']
 
 
 def stop_proc(proc, timeout=15):
@@ -153,8 +154,9 @@ def stack(tmp_path_factory):
     overrides = {
         'sim_bridge': {'image_size': SIZE, 'seed': 1},
         'perception': {'checkpoint': ck},
-        'actor': {'checkpoint': ck},
+        'actor': {'checkpoint': ck, 'actor_checkpoint': ''},
         'configurator': {'planner': 'cem', 'horizon': HORIZON, 'budget_s': 0.1,
+                         'cost.critic.weight': 0.0,
                          'sync_period_s': 0.3, 'success_energy': 0.0, 'feedback_rate': 10.0,
                          'max_deadline_misses': 3, 'use_sim_success': True},
     }

@@ -33,7 +33,9 @@ GRAPH = textwrap.dedent('''
     ck = sys.argv[1]
     ov = {n: {'checkpoint': ck} for n in ('perception', 'world_model', 'actor')}
     ov['world_model'].update(planner='cem', horizon=8, plan_rate=5.0, budget_s=0.1,
-                             samples=64, iterations=3)
+                             samples=64, iterations=3, critic_checkpoint='')
+    ov['world_model']['cost.critic.weight'] = 0.0   # no critic for the tiny model
+    ov['actor']['actor_checkpoint'] = ''
     ov['actor'].update(max_linear_speed=0.5)  # the limit the test checks below
     g = start_graph('two_rooms', only=('perception', 'world_model', 'actor'), overrides=ov)
     print('GRAPH', g.active, flush=True)

@@ -22,14 +22,11 @@ MAX_STEPS = 150
 
 
 def test_graph_reaches_seeded_goals_like_the_reference(tmp_path):
-    import yaml
     assert os.path.exists(CKPT), f'{bl.DEFAULT_CKPT} missing: run `make train`'
 
-    from jepa_ros.nodes.graph import CONFIG_DIR
-    with open(os.path.join(CONFIG_DIR, 'world_model.yaml')) as f:
-        wm = yaml.safe_load(f)['world_model']['ros__parameters']
-    with open(os.path.join(CONFIG_DIR, 'configurator.yaml')) as f:
-        cf = yaml.safe_load(f)['configurator']['ros__parameters']
+    from jepa_ros.nodes.graph import node_params
+    wm = node_params('world_model', 'two_rooms')   # what the graph's nodes start with
+    cf = node_params('configurator', 'two_rooms')
     tasks = bl.reference_tasks(N_GOALS, SEED)
     ros = bl.ros_reach(CKPT, N_GOALS, SEED, MAX_STEPS, log_dir=str(tmp_path / 'logs'))
     assert len(ros) == N_GOALS

@@ -53,9 +53,11 @@ def test_memory_recording_trains_a_world_model(tmp_path):
     ck = tiny_checkpoint(str(tmp_path / 'tiny.pt'))
     data = tmp_path / 'rec'
     ov = {'sim_bridge': {'image_size': SIZE},
-          'perception': {'checkpoint': ck}, 'actor': {'checkpoint': ck},
-          'world_model': {'checkpoint': ck, 'samples': 32, 'iterations': 2},
-          'configurator': {'success_energy': 0.0, 'horizon': 6},
+          'perception': {'checkpoint': ck}, 'actor': {'checkpoint': ck, 'actor_checkpoint': ''},
+          # no critic for the tiny model
+          'world_model': {'checkpoint': ck, 'samples': 32, 'iterations': 2,
+                          'critic_checkpoint': '', 'cost.critic.weight': 0.0},
+          'configurator': {'success_energy': 0.0, 'horizon': 6, 'cost.critic.weight': 0.0},
           'memory': {'data_dir': str(data), 'session': 'run'}}
     proc = subprocess.Popen([sys.executable, '-c', GRAPH, json.dumps(ov)])
     rclpy.init()

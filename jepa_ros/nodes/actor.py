@@ -151,6 +151,11 @@ class ActorNode(LifecycleNode):
         from jepa_ros.core.checkpoint import load_checkpoint
         net, _ = load_checkpoint(resolve_path(path), map_location=self.p['device'],
                                  kind='actor')
+        d, a = int(net.config.latent_dim), int(net.config.action_dim)
+        if d != self.latent_dim or a != len(self.action_scale):
+            raise ValueError(f'actor checkpoint {path} takes {d}-d latents and gives {a}-d '
+                             f'actions; the world model has {self.latent_dim} and '
+                             f'{len(self.action_scale)}')
 
         def policy(z, g):
             with torch.no_grad():

@@ -69,6 +69,26 @@ def select_nodes(stack, target='sim', only=None, skip=()):
     return out
 
 
+def node_params(name, world=None, stack=None, config_dir=CONFIG_DIR):
+    """The parameters node `name` starts with in `world`: its parameter file's
+    ros__parameters, then the world's overrides from the stack description (what
+    ros_args passes), as one dict."""
+    import yaml
+    stack = stack or load_stack()
+    spec = next((n for n in stack['nodes'] if n['name'] == name), None)
+    if spec is None:
+        raise ValueError(f'no node {name!r} in the stack description')
+    params = {}
+    if spec.get('params'):
+        path = os.path.join(config_dir, spec['params'])
+        if os.path.exists(path):
+            with open(path) as f:
+                doc = yaml.safe_load(f) or {}
+            params.update(((doc.get(name) or {}).get('ros__parameters')) or {})
+    params.update(((stack.get('worlds') or {}).get(world) or {}).get(name) or {})
+    return params
+
+
 def ros_args(spec, stack, world=None, overrides=None, remap=None, config_dir=CONFIG_DIR):
     """The `--ros-args ...` list for one node."""
     args = ['--ros-args']

@@ -371,19 +371,15 @@ def main(argv=None):
 
 
 def reach_main(args, ckpt, cmd):
-    import yaml
-
-    from jepa_ros.nodes.graph import CONFIG_DIR
-    with open(os.path.join(CONFIG_DIR, 'world_model.yaml')) as f:
-        wm = yaml.safe_load(f)['world_model']['ros__parameters']
-    with open(os.path.join(CONFIG_DIR, 'configurator.yaml')) as f:
-        cf = yaml.safe_load(f)['configurator']['ros__parameters']
+    from jepa_ros.nodes.graph import node_params
+    wm = node_params('world_model', 'two_rooms')
+    cf = node_params('configurator', 'two_rooms')
     tasks = reference_tasks(args.reach, args.seed)
     t0 = time.monotonic()
     ros = ros_reach(ckpt, args.reach, args.seed, args.max_steps, args.log_dir,
                     progress=lambda r: print('ros', r, flush=True))
     ros_s = time.monotonic() - t0
-    # configurator values win over world_model.yaml (it pushes them)
+    # configurator values win over world_model's (it pushes them)
     ref = reference_success(ckpt, tasks, node_planning_params(wm, cf), args.max_steps,
                             execute_steps=max(1, round(10.0 / wm['plan_rate'])),
                             critic=resolve_path(wm['critic_checkpoint'])
