@@ -113,7 +113,7 @@ class InProcessGraph:
     def __init__(self, specs, stack, world, overrides=None, remap=None, node_kwargs=None,
                  threads=6):
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from jepa_ros.nodes.common import make_multithreaded_executor
         from jepa_ros.nodes.lifecycle_util import autostart
         # All nodes share one interpreter lock. The planner releases it in every torch op
         # and, at the default 5 ms switch interval, another callback thread may keep it
@@ -129,7 +129,7 @@ class InProcessGraph:
                 node = cls(context=self.context,
                            cli_args=ros_args(spec, stack, world, overrides, remap), **kw)
                 self.nodes[spec['name']] = node
-            self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+            self.executor = make_multithreaded_executor(threads, context=self.context)
             for node in self.nodes.values():
                 self.executor.add_node(node)
             self._stop = threading.Event()

@@ -162,8 +162,13 @@ def latencies(op, t_start, t_end, mode):
 
 
 def rate(items, t_start, t_end, key=lambda x: x[1]):
-    n = sum(1 for x in items if t_start <= key(x) <= t_end)
-    return n / max(t_end - t_start, 1e-9)
+    """Messages per second in the window from their arrival times: (n - 1) over the span
+    from the first to the last (counting n in the window instead is off by up to one
+    message: +-5 % for 10 Hz over 20 s)."""
+    t = sorted(key(x) for x in items if t_start <= key(x) <= t_end)
+    if len(t) < 2 or t[-1] <= t[0]:
+        return 0.0
+    return (len(t) - 1) / (t[-1] - t[0])
 
 
 def measure_window(op, seconds, mode):
