@@ -180,3 +180,36 @@ def test_gd_parameters_reach_the_gradient_planner():
     assert (gd.iterations, gd.num_inits, gd.lr) == (3, 6, 0.05)
     p['planner'] = 'mppi'
     assert planner_config(p, tiny_model())['iterations'] == 99
+
+
+def test_warm_start_is_shifted_by_the_steps_between_the_planned_states(ctx):
+    from std_msgs.msg import Header
+    from jepa_ros.core.planners import shift_plan
+    node = make_node(ctx, tiny_model(), planner='gd', horizon=6, state_timeout=60.0,
+                     step_dt=0.1)
+    try:
+        assert node.trigger_configure() == common_success()
+        seen = []
+        plan = node.planner.plan
+
+        def spy(s, g, cost, warm_start=None, budget_s=None):
+            seen.append(None if warm_start is None else warm_start.clone())
+            return plan(s, g, cost, warm_start, budget_s)
+        node.planner.plan = spy
+        rng = np.random.default_rng(1)
+        goal = LatentState(level=1, data=rng.normal(size=D).astype(np.float32).tolist())
+        node._on_goal(goal)
+        previous = []
+        for sec, nanosec in ((5, 0), (5, 0), (5, 200_000_000), (5, 500_000_000)):
+            h = Header()
+            h.stamp.sec, h.stamp.nanosec = sec, nanosec
+            node._on_state(LatentState(header=h, level=1, data=rng.normal(size=D)
+                                       .astype(np.float32).tolist()))
+            node.plan_once()
+            previous.append(node.previous.clone())
+        assert seen[0] is None                                   # first plan: cold
+        assert torch.equal(seen[1], previous[0])                 # same state: no shift
+        assert torch.equal(seen[2], shift_plan(previous[1], 2))  # 0.2 s later: 2 steps
+        assert torch.equal(seen[3], shift_plan(previous[2], 3))  # 0.3 s later: 3 steps
+    finally:
+        node.destroy_node()

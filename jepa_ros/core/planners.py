@@ -182,7 +182,7 @@ class GradientPlanner(Planner):
     Initialisations: the warm start (if given), zero, then uniform random ones.
 
     Receding horizon (`carry_optimizer`): when the warm start is this planner's previous
-    plan shifted by s steps, Adam's moment estimates are shifted the same way and kept, so
+    plan shifted by s >= 0 steps, Adam's moment estimates are shifted the same way and kept, so
     successive re-plans continue one optimisation instead of restarting it (the "real-time
     iteration" idea of nonlinear MPC). Then one Adam step per control step is enough;
     without it Adam's first step from fresh moments is a fixed-size sign step and one-step
@@ -221,7 +221,7 @@ class GradientPlanner(Planner):
         previous, state = self._carry
         if previous.shape != warm.shape or previous.device != warm.device:
             return None
-        for s in range(1, self.horizon + 1):
+        for s in range(0, self.horizon + 1):   # 0: a re-plan from the same state
             if torch.equal(shift_plan(previous, s), warm):
                 return {'step': state['step'],
                         'exp_avg': shift_plan(state['exp_avg'], s),

@@ -38,7 +38,13 @@ PARAMS = [
                      read_only=True),
     common.ParamSpec('planner', 'mppi', 'Mode-2 planner', choices=PLANNER_CHOICES),
     common.ParamSpec('horizon', 12, 'planning horizon in model steps', min=1, max=128),
-    common.ParamSpec('plan_rate', 10.0, 're-planning rate (Hz)', min=0.2, max=100.0),
+    common.ParamSpec('plan_rate', 10.0, 're-planning rate (Hz); between new states a re-plan '
+                     'continues the optimisation from the same state', min=0.2, max=100.0),
+    common.ParamSpec('plan_on_state', True, 'also plan as soon as a new latent state '
+                     'arrives (a plan does not wait for the next plan_rate tick)'),
+    common.ParamSpec('step_dt', 0.1, 'duration of one model step (s): the warm start is the '
+                     'previous plan shifted by the time between the states they start from',
+                     min=0.001, max=10.0),
     common.ParamSpec('budget_s', 0.05, 'time budget of one plan (s); planners stop '
                      'iterating when it runs out', min=0.001, max=10.0),
     common.ParamSpec('samples', 128, 'candidates per iteration (cem, mppi, random)',
@@ -139,6 +145,8 @@ class WorldModelNode(LifecycleNode):
         self.planner = self.cost = None
         self.rebuild = True
         self.previous = None                  # last plan actions for warm start
+        self.previous_stamp = None            # stamp (s) of the state it started from
+        self.plan_trigger = None              # guard condition: a new state arrived
         self.plan_timer = None
         self.subs = []
         self.plan_pub = self.subgoal_pub = None
@@ -165,7 +173,7 @@ class WorldModelNode(LifecycleNode):
         with self.lock:
             self.rebuild = True
             if 'horizon' in changed or 'planner' in changed:
-                self.previous = None
+                self.previous = self.previous_stamp = None
         if 'plan_rate' in changed and self.plan_timer is not None:
             self.destroy_timer(self.plan_timer)
             self.plan_timer = self.create_timer(1.0 / float(changed['plan_rate']),
@@ -240,6 +248,9 @@ class WorldModelNode(LifecycleNode):
         ]
         self.plan_timer = self.create_timer(1.0 / self.p['plan_rate'], self._plan_tick,
                                             callback_group=self.plan_group)
+        # Plans run in plan_group only; a new state wakes it through this guard condition.
+        self.plan_trigger = self.create_guard_condition(self._plan_tick,
+                                                        callback_group=self.plan_group)
         self.diag.status(0, 'active')
         return super().on_activate(state)
 
@@ -247,6 +258,9 @@ class WorldModelNode(LifecycleNode):
         if self.plan_timer is not None:
             self.destroy_timer(self.plan_timer)
             self.plan_timer = None
+        if self.plan_trigger is not None:
+            self.destroy_guard_condition(self.plan_trigger)
+            self.plan_trigger = None
         for s in self.subs:
             self.destroy_subscription(s)
         self.subs = []
@@ -287,6 +301,8 @@ class WorldModelNode(LifecycleNode):
         if z is not None:
             self.state = (msg.header, z)
             self.state_rx = time.monotonic()
+            if self.p['plan_on_state'] and self.plan_trigger is not None:
+                self.plan_trigger.trigger()
 
     def _on_goal(self, msg):
         if self.model is None:
@@ -294,7 +310,7 @@ class WorldModelNode(LifecycleNode):
         z = self._latent(msg, 'goal')
         if z is not None:
             self.goal = (msg.header, z)
-            self.previous = None
+            self.previous = self.previous_stamp = None
             self.get_logger().info('new goal state')
 
     def plan_once(self):
@@ -313,17 +329,22 @@ class WorldModelNode(LifecycleNode):
             self._upper_result = None
             planner, cost = self.planner, self.cost
             warm = None
+            stamp = common.stamp_to_sec(header.stamp)
             if self.p['warm_start'] and self.previous is not None \
                     and self.previous.shape[0] == planner.horizon:
                 from jepa_ros.core.planners import shift_plan
-                warm = shift_plan(self.previous, 1)
+                # Shift by the model steps between the states the two plans start from:
+                # 0 when re-planning from the same state (the optimisation continues).
+                steps = round((stamp - self.previous_stamp) / float(self.p['step_dt']))
+                if 0 <= steps < planner.horizon:
+                    warm = shift_plan(self.previous, steps)
             budget = float(self.p['budget_s'])
             name = self.p['planner']
         t0 = time.perf_counter()
         res = planner.plan(s, g, cost, warm_start=warm, budget_s=budget)
         compute_ms = (time.perf_counter() - t0) * 1e3
         actions = torch.nan_to_num(res.actions.detach(), nan=0.0).clamp(-1.0, 1.0)
-        self.previous = actions
+        self.previous, self.previous_stamp = actions, stamp
         self._publish(header, name, actions, res, compute_ms, budget)
         if name == 'hierarchical' and self.subgoal_pub is not None:
             self._publish_subgoal(header, res)
