@@ -384,6 +384,7 @@ def main(argv=None):
 
 def reach_main(args, ckpt, cmd):
     from jepa_ros.nodes.graph import node_params
+    from jepa_ros.nodes.lifecycle_util import resolve_path
     wm = node_params('world_model', 'two_rooms')
     cf = node_params('configurator', 'two_rooms')
     tasks = reference_tasks(args.reach, args.seed)
