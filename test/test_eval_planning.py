@@ -141,3 +141,19 @@ def test_benchmark_target_lines_judge_the_issue_targets():
                           ('hierarchical', 'far'): row(0.7)}, 'reach', 'far')
     assert reach[0] == '- best planner success >= 90 %: gd 92 % (met)'   # random excluded
     assert '- hierarchical vs flat gd on far: 70 % vs 50 %' in reach
+
+
+def test_make_bench_planning_arguments_parse_and_name_shipped_checkpoints():
+    import argparse
+    import os
+
+    from jepa_ros.tools import bench, bench_planning
+    for name, module, extra in bench.BENCHMARKS:
+        if module != 'jepa_ros.tools.bench_planning':
+            continue
+        p = argparse.ArgumentParser()
+        bench_planning.add_arguments(p)
+        args = p.parse_args(extra + ['--quick'])
+        assert args.episodes == 100 and args.quick, name
+        for path in (args.ckpt, args.critic, args.actor):
+            assert path is None or os.path.exists(os.path.join(bench.ROOT, path)), path

@@ -8,12 +8,20 @@ import subprocess
 import sys
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # (name, module, extra arguments): each module has a main() that writes its section.
+PLANNING = ['--episodes', '100', '--far-episodes', '30', '--max-steps', '100']
 BENCHMARKS = [
     ('sim', 'jepa_ros.tools.bench_sim', []),
     ('world_model', 'jepa_ros.tools.bench_world_model', []),
-    ('planning', 'jepa_ros.tools.bench_planning', []),
+    ('planning', 'jepa_ros.tools.bench_planning',
+     ['--ckpt', 'models/two_rooms_world_model.pt', '--critic', 'models/two_rooms_critic.pt',
+      '--actor', 'models/two_rooms_actor.pt'] + PLANNING),
+    ('planning_reach', 'jepa_ros.tools.bench_planning',
+     ['--world', 'reach', '--ckpt', 'models/reach_world_model.pt',
+      '--critic', 'models/reach_critic.pt', '--planners', 'gd,mppi,random'] + PLANNING),
     ('latency', 'jepa_ros.tools.bench_latency', []),
+    ('ros_reach_goal', 'jepa_ros.tools.bench_latency', ['--reach', '10']),
 ]
 
 
@@ -36,7 +44,7 @@ def run(args):
         cmd = [sys.executable, '-m', module] + extra + (['--quick'] if args.quick else [])
         print(f'== bench {name}: {" ".join(cmd[1:])}', flush=True)
         t0 = time.monotonic()
-        rc = subprocess.call(cmd, env=dict(os.environ))
+        rc = subprocess.call(cmd, env=dict(os.environ), cwd=ROOT)  # models/ paths are relative
         print(f'== bench {name}: exit {rc} after {time.monotonic() - t0:.0f} s', flush=True)
         if rc != 0:
             failed.append(name)

@@ -36,6 +36,8 @@ def add_arguments(parser):
                         help='keep each run\'s JSON here and reuse one that matches '
                              '(resume a benchmark cut short; runs are deterministic)')
     parser.add_argument('--no-write', action='store_true', help='print only')
+    parser.add_argument('--quick', action='store_true',
+                        help='10 episodes (5 on the long task): a smoke run, not the record')
 
 
 def _sha256(path):
@@ -125,6 +127,8 @@ def run(args):
 
     from jepa_ros.tools.benchmarks import write_section
     torch.set_num_threads(max(1, args.threads))
+    if args.quick:
+        args.episodes, args.far_episodes = min(args.episodes, 10), min(args.far_episodes or 5, 5)
     far_kind = args.far_kind or ('far' if args.world == 'reach' else 'cross_far')
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
