@@ -97,10 +97,7 @@ def target_lines(rows, world='two_rooms', far_kind='cross_far'):
         r = rate('random')
         if r is not None:
             out.append(f'- random is the floor: {100 * r:.0f} %')
-        h, f = rate('hierarchical', far_kind), rate('gd', far_kind)
-        if h is not None and f is not None:
-            out.append(f'- hierarchical vs flat gd on {far_kind}: {100 * h:.0f} % vs '
-                       f'{100 * f:.0f} %')
+        out += _hierarchy_lines(rate, far_kind)
         return out
     for planner, need in (('mppi', 0.95), ('gd', 0.90), ('mode1', 0.85)):
         r = rate(planner)
@@ -114,6 +111,11 @@ def target_lines(rows, world='two_rooms', far_kind='cross_far'):
     r = rate('random')
     if r is not None:
         out.append(f'- random is the floor: {100 * r:.0f} %')
+    return out + _hierarchy_lines(rate, far_kind)
+
+
+def _hierarchy_lines(rate, far_kind):
+    out = []
     for kind in (far_kind, far_kind + ' no-critic'):
         h, f = rate('hierarchical', kind), rate('gd', kind)
         if h is not None and f is not None:
