@@ -179,36 +179,37 @@ class GradientPlanner(Planner):
     per problem optimised together in one batch (the non-convex cost has local minima).
 
     Actions = mid + half * tanh(u): bounds hold by construction and gradients stay finite.
-    Initialisations: the warm start (if given), zero, then uniform random ones.
+    Initialisations: the warm start (if given), zero (unless the optimisation continues, see
+    below), then uniform random ones.
 
     Receding horizon (`carry_optimizer`): when the warm start is this planner's previous
-    plan shifted by s >= 0 steps, Adam's moment estimates are shifted the same way and kept, so
-    successive re-plans continue one optimisation instead of restarting it (the "real-time
-    iteration" idea of nonlinear MPC). Then one Adam step per control step is enough;
-    without it Adam's first step from fresh moments is a fixed-size sign step and one-step
-    plans chatter. beta1 = 0.5 (not Adam's usual 0.9): momentum carried across re-plans
-    while the robot moves makes the closed loop overshoot and oscillate around the goal
-    (measured in docs/BENCHMARKS.md).
+    plan shifted by s >= 0 steps, Adam's moment estimates are shifted the same way and
+    kept, so successive re-plans continue one optimisation instead of restarting it (the
+    "real-time iteration" idea of nonlinear MPC). Then one Adam step per control step is
+    enough; without it Adam's first step from fresh moments is a fixed-size sign step and
+    one-step plans chatter. beta1 = 0.5 (not Adam's usual 0.9): momentum carried across
+    re-plans while the robot moves makes the closed loop overshoot and circle the goal
+    (test_planners.py; success rates in docs/BENCHMARKS.md, section planning).
     """
     name = 'gd'
     U_MAX = 2.5   # |u| bound: tanh(2.5) = 0.987 of the action range, gradient 0.03
 
     def __init__(self, model, iterations=1, num_inits=4, lr=0.2, init_scale=0.7,
-                 carry_optimizer=True, cold_iterations=None, betas=(0.5, 0.999), **kw):
+                 carry_optimizer=True, betas=(0.5, 0.999), **kw):
         super().__init__(model, **kw)
         self.betas = (float(betas[0]), float(betas[1]))
         self.iterations, self.num_inits = int(iterations), int(num_inits)
-        self.cold_iterations = int(cold_iterations) if cold_iterations else self.iterations
         self.lr, self.init_scale = float(lr), float(init_scale)
-        if self.iterations < 1 or self.num_inits < 1 or self.cold_iterations < 1:
-            raise ValueError('gd: iterations, cold_iterations and num_inits must be >= 1')
+        if self.iterations < 1 or self.num_inits < 1:
+            raise ValueError('gd: iterations and num_inits must be >= 1')
         self.carry_optimizer = bool(carry_optimizer)
         self._carry = None   # (returned actions (P,T,A), Adam state of those plans)
 
     def _to_u(self, actions):
         low, high = self.bounds(actions)
         mid, half = (high + low) / 2, (high - low) / 2
-        return torch.atanh(((actions - mid) / half).clamp(-0.995, 0.995)).clamp(-self.U_MAX, self.U_MAX)
+        u = torch.atanh(((actions - mid) / half).clamp(-0.995, 0.995))
+        return u.clamp(-self.U_MAX, self.U_MAX)
 
     def _to_actions(self, u):
         low, high = self.bounds(u)
@@ -237,9 +238,8 @@ class GradientPlanner(Planner):
         carried = self._carried_state(warm)
         # Every call also tries fresh random inits next to the carried plan (batch
         # elements are nearly free on CPU): they get the robot out of local minima, e.g.
-        # pressed against a wall. A cold start runs `cold_iterations` steps.
-        n = self.num_inits
-        iterations = self.iterations if carried is not None else self.cold_iterations
+        # pressed against a wall.
+        n, iterations = self.num_inits, self.iterations
         g = self.generator(states.device)
         init = (torch.rand(p, n, t, a, generator=g, device=states.device, dtype=states.dtype)
                 * 2 - 1) * self.init_scale

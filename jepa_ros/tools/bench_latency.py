@@ -251,7 +251,8 @@ def latency_markdown(rows, ckpt, seconds):
             'first plan from that image (Mode-2) or its latent state (Mode-1) arrived. The '
             'actor commands as soon as a state or plan arrives (`command_on_input`); the '
             'world model plans on every new state (`plan_on_state`) and re-plans from the '
-            'latest one at `plan_rate` (plan Hz counts both).\n\n' + table + '\n\n' + '\n'.join(checks) + '\n')
+            'latest one at `plan_rate` (plan Hz counts both).\n\n'
+            + table + '\n\n' + '\n'.join(checks) + '\n')
 
 
 # ---- goal reaching: ROS graph vs the reference loop -------------------------------------
