@@ -56,6 +56,9 @@ class TrainConfig:
         return cls(**d)
 
 
+COPY_ONLY_RATIO = 0.8   # predictor loss / copy-last loss above this: a copy-only predictor
+
+
 def pick_device(name='auto'):
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -283,7 +286,7 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
     rng = np.random.default_rng(tc.seed + 2)
     model.predictor.train()
     t0 = time.monotonic()
-    step, loss = 0, torch.zeros(())
+    step, loss, ratios = 0, torch.zeros(()), []
     for step in range(tc.finetune_steps):
         elapsed = time.monotonic() - t0
         if time_budget_s and elapsed >= time_budget_s:
@@ -297,13 +300,20 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        copy = float(((lat[:, 1:] - lat[:, :1]) ** 2).mean())
+        ratios.append(float(loss.detach()) / max(copy, 1e-12))
         if step % (tc.log_every * 5) == 0:
-            copy = float(((lat[:, 1:] - lat[:, :1]) ** 2).mean())
             log(f'predictor finetune step={step} loss={float(loss.detach()):.4g} '
                 f'copy={copy:.4g}')
     model.eval()
+    # Loss over the copy-last-latent loss, last 50 batches: near 1 means the predictor
+    # learned nothing but the identity (the latent ignores what the actions change).
+    vs_copy = float(np.mean(ratios[-50:])) if ratios else None
+    if vs_copy is not None and vs_copy > COPY_ONLY_RATIO:
+        log(f'WARNING: the predictor barely beats copying the last latent (loss / copy '
+            f'{vs_copy:.2f}): this model will not plan; retrain with another seed')
     return {'steps': step + 1, 'time_s': round(time.monotonic() - t0, 2),
-            'final_loss': float(loss.detach())}
+            'final_loss': float(loss.detach()), 'loss_vs_copy': vs_copy}
 
 
 def train_level2(model, bank, tc, device, log=print, time_budget_s=0.0, latents=None):

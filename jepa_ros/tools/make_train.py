@@ -35,18 +35,39 @@ def stages(world, data_dir, models_dir, episodes, steps, wm_budget_s, seed):
     ]
 
 
+def predictor_vs_copy(path):
+    """The world model checkpoint's final predictor loss / copy-last loss (None if absent)."""
+    from jepa_ros.core.checkpoint import read_checkpoint
+    metrics = (read_checkpoint(path).get('extra') or {}).get('metrics') or {}
+    return (metrics.get('finetune') or {}).get('loss_vs_copy')
+
+
 def train_all(world='two_rooms', data_dir=None, models_dir=MODELS, episodes=120, steps=100,
-              wm_budget_s=360, seed=0, log=print):
+              wm_budget_s=360, seed=0, log=print, wm_retries=2):
+    """Run the stages. Training the world model from some seeds ends with a predictor that
+    only copies the last latent (it cannot plan): then it is retrained with the next seed,
+    at most `wm_retries` times."""
+    from jepa_ros.core.train_world_model import COPY_ONLY_RATIO
     data_dir = data_dir or os.path.join('data', world)
     os.makedirs(models_dir, exist_ok=True)
     timings = {}
     for name, argv in stages(world, data_dir, models_dir, episodes, steps, wm_budget_s, seed):
-        log(f'[train] {name}: jepa-ros {" ".join(argv)}')
-        t0 = time.monotonic()
-        rc = cli.main(argv)
-        timings[name] = time.monotonic() - t0
-        if rc != 0:
-            raise RuntimeError(f'stage {name!r} failed with exit code {rc}')
+        for attempt in range(1 + (wm_retries if name == 'world model' else 0)):
+            if attempt:
+                argv = argv[:argv.index('--seed') + 1] + [str(seed + attempt)]
+            log(f'[train] {name}: jepa-ros {" ".join(argv)}')
+            t0 = time.monotonic()
+            rc = cli.main(argv)
+            timings[name] = timings.get(name, 0.0) + time.monotonic() - t0
+            if rc != 0:
+                raise RuntimeError(f'stage {name!r} failed with exit code {rc}')
+            if name != 'world model':
+                break
+            ratio = predictor_vs_copy(model_paths(world, models_dir)['world_model'])
+            if ratio is None or ratio <= COPY_ONLY_RATIO:
+                break
+            log(f'[train] {name}: predictor loss / copy-last loss {ratio:.2f} > '
+                f'{COPY_ONLY_RATIO}: a copy-only predictor, retraining with another seed')
         log(f'[train] {name}: done in {timings[name]:.0f} s')
     return timings
 
