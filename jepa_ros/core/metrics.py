@@ -164,12 +164,8 @@ def evaluate_world_model(model, episodes, distance_fn=None, horizons=(1, 4, 8, 1
     else:
         tr, te = split_episodes(len(episodes), held_out, seed)
     latents = encode_episodes(model, episodes)
-    probe = None
-    if probe_episodes is not None:
-        if not all(ep.states is not None for ep in probe_episodes):
-            raise ValueError('probe episodes need ground-truth states')
-        probe = (encode_episodes(model, probe_episodes),
-                 [np.asarray(ep.states, np.float64) for ep in probe_episodes])
+    if probe_episodes is not None and not all(ep.states is not None for ep in probe_episodes):
+        raise ValueError('probe episodes need ground-truth states')
     actions = [torch.as_tensor(np.asarray(ep.actions, np.float32)) for ep in episodes]
     world = model.config.world
     res = {'world': world, 'held_out_episodes': len(te),
@@ -178,17 +174,16 @@ def evaluate_world_model(model, episodes, distance_fn=None, horizons=(1, 4, 8, 1
     if has_states:
         dims = PROBE_DIMS.get(world, list(range(episodes[0].states.shape[1])))
         ys = [np.asarray(ep.states, np.float64)[:, dims] for ep in episodes]
-        if probe is not None:
-            res['probe_r2'] = linear_probe_r2(torch.cat(probe[0]),
-                                              np.concatenate([y[:, dims] for y in probe[1]]),
-                                              torch.cat(latents), np.concatenate(ys))
-            res['probe_fit_frames'] = int(sum(len(z) for z in probe[0]))
+        # The probe's fit set: the probe episodes, or the `tr` split of `episodes`.
+        if probe_episodes is not None:
+            fit_z = encode_episodes(model, probe_episodes)
+            fit_y = [np.asarray(ep.states, np.float64)[:, dims] for ep in probe_episodes]
         else:
-            res['probe_r2'] = linear_probe_r2(torch.cat([latents[i] for i in tr]),
-                                              np.concatenate([ys[i] for i in tr]),
-                                              torch.cat([latents[i] for i in te]),
-                                              np.concatenate([ys[i] for i in te]))
-            res['probe_fit_frames'] = int(sum(len(latents[i]) for i in tr))
+            fit_z, fit_y = [latents[i] for i in tr], [ys[i] for i in tr]
+        test_y = np.concatenate([ys[i] for i in te])
+        res['probe_r2'] = linear_probe_r2(torch.cat(fit_z), np.concatenate(fit_y),
+                                          torch.cat([latents[i] for i in te]), test_y)
+        res['probe_fit_frames'] = int(sum(len(z) for z in fit_z))
     res['multistep'] = multistep_ratios(model, [latents[i] for i in te],
                                         [actions[i] for i in te], horizons, seed=seed)
     res['collapse'] = collapse_report(torch.cat([latents[i] for i in te]))
@@ -204,16 +199,10 @@ def evaluate_world_model(model, episodes, distance_fn=None, horizons=(1, 4, 8, 1
     if lv2 is not None:
         s2 = [lv2.encode(x.to(model.device)).cpu() for x in latents]
         l2 = {'k': lv2.k, 'collapse': collapse_report(torch.cat([s2[i] for i in te]))}
-        if has_states and probe is not None:
-            p2 = [lv2.encode(x.to(model.device)).cpu() for x in probe[0]]
-            l2['probe_r2'] = linear_probe_r2(torch.cat(p2),
-                                             np.concatenate([y[:, dims] for y in probe[1]]),
-                                             torch.cat(s2), np.concatenate(ys))
-        elif has_states:
-            l2['probe_r2'] = linear_probe_r2(torch.cat([s2[i] for i in tr]),
-                                             np.concatenate([ys[i] for i in tr]),
-                                             torch.cat([s2[i] for i in te]),
-                                             np.concatenate([ys[i] for i in te]))
+        if has_states:
+            fit_z2 = [lv2.encode(x.to(model.device)).cpu() for x in fit_z]
+            l2['probe_r2'] = linear_probe_r2(torch.cat(fit_z2), np.concatenate(fit_y),
+                                             torch.cat([s2[i] for i in te]), test_y)
         if has_states and distance_fn is not None:
             l2['spearman_true_distance'] = distance_ranking(
                 [s2[i] for i in te], [np.asarray(episodes[i].states, np.float64) for i in te],

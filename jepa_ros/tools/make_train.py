@@ -61,9 +61,8 @@ def train_all(world='two_rooms', data_dir=None, models_dir=MODELS, episodes=120,
             timings[name] = timings.get(name, 0.0) + time.monotonic() - t0
             if rc != 0:
                 raise RuntimeError(f'stage {name!r} failed with exit code {rc}')
-            if name != 'world model':
-                break
-            ratio = predictor_vs_copy(model_paths(world, models_dir)['world_model'])
+            ratio = (predictor_vs_copy(model_paths(world, models_dir)['world_model'])
+                     if name == 'world model' else None)
             if ratio is None or ratio <= COPY_ONLY_RATIO:
                 break
             log(f'[train] {name}: predictor loss / copy-last loss {ratio:.2f} > '
