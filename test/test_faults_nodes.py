@@ -32,7 +32,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from jepa_ros.nodes import common  # noqa: E402
 # re-exported: the other fault test modules import them from here
-from jepa_ros.nodes.common import spin_for, spin_until  # noqa: E402,F401
+from jepa_ros.nodes.common import call_until_answered, spin_for, spin_until  # noqa: E402,F401
 from jepa_ros_interfaces.msg import Plan  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -303,11 +303,13 @@ def test_plans_over_budget_come_back_near_the_budget(stack):
     client = AsyncParameterClient(node, 'world_model')
     assert client.wait_for_services(timeout_sec=30)
     budget = 0.05
-    fut = client.set_parameters([Parameter('samples', value=512),
-                                 Parameter('iterations', value=1000),
-                                 Parameter('budget_s', value=budget)])
-    assert spin_until(node, fut.done, 10, stack.camera)
-    assert all(r.successful for r in fut.result().results), fut.result()
+    res = call_until_answered(
+        node, lambda: client.set_parameters([Parameter('samples', value=512),
+                                             Parameter('iterations', value=1000),
+                                             Parameter('budget_s', value=budget)]),
+        10, stack.camera)
+    assert res is not None, 'world_model parameter service did not answer'
+    assert all(r.successful for r in res.results), res
     t0 = time.monotonic() + 0.5  # the plan in flight may predate the change
     assert spin_until(node, lambda: len([1 for t, _ in stack.plans if t > t0]) >= 5, 30,
                       stack.camera), 'no plans with the new budget'
@@ -320,7 +322,8 @@ def test_plans_over_budget_come_back_near_the_budget(stack):
     assert all(len(p.actions) == p.horizon * p.action_dim and
                all(math.isfinite(a) and abs(a) <= 1.0 for a in p.actions)
                for t, p in stack.plans if t > t0)
-    fut = client.set_parameters([Parameter('samples', value=64),
-                                 Parameter('iterations', value=3),
-                                 Parameter('budget_s', value=0.1)])
-    assert spin_until(node, fut.done, 10, stack.camera)
+    assert call_until_answered(
+        node, lambda: client.set_parameters([Parameter('samples', value=64),
+                                             Parameter('iterations', value=3),
+                                             Parameter('budget_s', value=0.1)]),
+        10, stack.camera) is not None

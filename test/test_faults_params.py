@@ -70,9 +70,11 @@ def graph(tmp_path_factory):
         procs.stop_all()
 
 
-def call(node, fut, timeout=10):
-    assert spin_until(node, fut.done, timeout), 'parameter service did not answer'
-    return fut.result()
+def call(node, send, timeout=10):
+    """Answer to an idempotent parameter request, re-sent if its answer got lost."""
+    res = common.call_until_answered(node, send, timeout)
+    assert res is not None, 'parameter service did not answer'
+    return res
 
 
 def _value(v):
@@ -90,24 +92,24 @@ def test_bad_parameters_are_refused_with_a_reason_and_the_old_value_kept(graph):
         assert client.wait_for_services(timeout_sec=90), \
             f'{name} has no parameter services:\n{p[name].output}'
         declared = [c[0] for c in cases if c[0] != 'no_such_param']
-        before = [_value(v) for v in call(node, client.get_parameters(declared)).values]
+        before = [_value(v) for v in call(node, lambda: client.get_parameters(declared)).values]
         for pname, bad, clue in cases:
             t0 = time.monotonic()
-            res = call(node, client.set_parameters([Parameter(pname, value=bad)]))
+            res = call(node, lambda: client.set_parameters([Parameter(pname, value=bad)]))
             ms = (time.monotonic() - t0) * 1e3
             r = res.results[0]
             assert not r.successful, f'{name}.{pname}={bad!r} was accepted'
             assert r.reason, f'{name}.{pname}={bad!r} refused without a reason'
             assert clue in r.reason, (name, pname, bad, r.reason)
             report.append(f'{name}.{pname}={bad!r}: {r.reason} ({ms:.0f} ms)')
-        after = [_value(v) for v in call(node, client.get_parameters(declared)).values]
+        after = [_value(v) for v in call(node, lambda: client.get_parameters(declared)).values]
         assert after == before or all(
             (a == b) or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
             for a, b in zip(after, before)), (name, before, after)
         gname, gvalue = GOOD[name]
-        res = call(node, client.set_parameters([Parameter(gname, value=gvalue)]))
+        res = call(node, lambda: client.set_parameters([Parameter(gname, value=gvalue)]))
         assert res.results[0].successful, (name, gname, res.results[0].reason)
-        got = call(node, client.get_parameters([gname])).values
+        got = call(node, lambda: client.get_parameters([gname])).values
         assert _value(got[0]) == gvalue
         assert p[name].alive(), p[name].output
     print('\n' + '\n'.join(report))
@@ -139,7 +141,7 @@ def test_actor_limits_changed_live_bind_the_next_commands(graph):
         'actor never reached speed'
     limits, lag = [], []
     for limit, accel in ((0.1, 2.0), (0.45, 0.5), (0.05, 10.0), (0.3, 2.0)):
-        res = call(node, client.set_parameters([Parameter('max_linear_speed', value=limit),
+        res = call(node, lambda: client.set_parameters([Parameter('max_linear_speed', value=limit),
                                                 Parameter('max_linear_accel', value=accel)]),
                    10)
         t_set = time.monotonic()

@@ -84,9 +84,11 @@ def image(rng):
     return common.rgb_to_image(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
 
 
-def param_call(node, client, fut):
-    assert spin_until(node, fut.done, 10), 'parameter service did not answer'
-    return fut.result()
+def param_call(node, send):
+    """Answer to an idempotent parameter request, re-sent if its answer got lost."""
+    res = common.call_until_answered(node, send, 10)
+    assert res is not None, 'parameter service did not answer'
+    return res
 
 
 def test_graph_params_plans_and_bad_images(graph):
@@ -118,16 +120,16 @@ def test_graph_params_plans_and_bad_images(graph):
     assert (plans[-1].header.stamp.sec, plans[-1].header.stamp.nanosec) in stamps
 
     # --- out-of-range / wrong values refused with a reason, old value kept -----------
-    res = param_call(node, wm, wm.set_parameters([Parameter('horizon', value=0)]))
+    res = param_call(node, lambda: wm.set_parameters([Parameter('horizon', value=0)]))
     reason = res.results[0].reason
     assert not res.results[0].successful and 'horizon' in reason
     assert 'range' in reason or 'minimum' in reason
-    res = param_call(node, wm, wm.set_parameters([Parameter('planner', value='magic')]))
+    res = param_call(node, lambda: wm.set_parameters([Parameter('planner', value='magic')]))
     assert not res.results[0].successful and 'magic' in res.results[0].reason
-    res = param_call(node, wm, wm.set_parameters([Parameter('cost.goal.weight',
+    res = param_call(node, lambda: wm.set_parameters([Parameter('cost.goal.weight',
                                                             value=float('nan'))]))
     assert not res.results[0].successful and 'cost.goal.weight' in res.results[0].reason
-    got = param_call(node, wm, wm.get_parameters(['horizon', 'planner']))
+    got = param_call(node, lambda: wm.get_parameters(['horizon', 'planner']))
     assert [parameter_value_to_python(v) for v in got.values] == [8, 'cem']
 
     # --- live changes change the plans ------------------------------------------------
@@ -135,12 +137,12 @@ def test_graph_params_plans_and_bad_images(graph):
         return float(np.mean([np.abs(np.asarray(p.actions)).mean() for p in ps]))
     base = mean_abs(plans[-3:])
     assert base > 0.05, 'plans do not use the actions (test model too flat)'
-    res = param_call(node, wm, wm.set_parameters([Parameter('horizon', value=4)]))
+    res = param_call(node, lambda: wm.set_parameters([Parameter('horizon', value=4)]))
     assert res.results[0].successful
     plans.clear()
     assert spin_until(node, lambda: len([p for p in plans if p.horizon == 4]) >= 2, 20,
                       camera_tick), 'horizon change never reached the plans'
-    res = param_call(node, wm, wm.set_parameters(
+    res = param_call(node, lambda: wm.set_parameters(
         [Parameter('cost.action_magnitude.weight', value=1000.0),
          Parameter('cost.goal.weight', value=0.001)]))
     assert all(r.successful for r in res.results)

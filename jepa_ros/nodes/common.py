@@ -459,6 +459,24 @@ def spin_until(node, pred, timeout_s, tick=None, tick_period_s=0.05, period_s=0.
     return True
 
 
+def call_until_answered(node, send, timeout_s, tick=None, resend_s=3.0):
+    """Result of an idempotent service call `send()` (returns a future), re-sent every
+    `resend_s` until one answer arrives or `timeout_s` passes (then None).
+
+    A client made just after its server was discovered can lose its first request's
+    answer: the request goes out before the server's reply writer has matched the client
+    (DDS discovery is per endpoint). Re-sending is the cure; it is safe only for calls
+    whose effect does not depend on how often they run, e.g. setting parameters."""
+    end = time.monotonic() + float(timeout_s)
+    futures = []
+    while time.monotonic() < end:
+        futures.append(send())
+        wait = min(float(resend_s), end - time.monotonic())
+        if spin_until(node, lambda: any(f.done() for f in futures), wait, tick):
+            return next(f for f in futures if f.done()).result()
+    return None
+
+
 def spin_for(node, seconds, tick=None, tick_period_s=0.05):
     """Spin `node` for `seconds`, calling `tick()` at most every `tick_period_s`."""
     spin_until(node, lambda: False, seconds, tick, tick_period_s)
