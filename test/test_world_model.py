@@ -1,4 +1,5 @@
 """World model API, training and the train/eval CLIs on small synthetic episodes."""
+import copy
 import json
 import os
 
@@ -88,6 +89,56 @@ def test_training_is_deterministic_under_a_seed():
     assert any(not torch.equal(sd[0][k], other.state_dict()[k]) for k in sd[0])
 
 
+def test_recentering_keeps_the_latent_near_zero_and_the_predictor_alive():
+    """Seed 7 of the synthetic world reproduces the copy-only failure of a real run: the
+    latent mean drifts (to ~19 per dimension) and the predictor ends up copying. With the
+    periodic exact recentering (the default) the same run stays centred and predicts."""
+    torch.set_num_threads(2)
+    eps = dot_episodes(24, 40, seed=0)
+    held_out = eps + dot_episodes(6, 40, seed=1)
+    out = {}
+    for every in (0, TrainConfig().recenter_every):
+        tc = TrainConfig(steps=200, batch_size=16, seed=7, log_every=50, warmup_steps=20,
+                         finetune_steps=400, finetune_batch_size=64, recenter_every=every)
+        model, summary = train_world_model(eps, WorldModelConfig(**TINY), tc,
+                                           log=lambda m: None)
+        res = evaluate_world_model(model, held_out, held_out=0.2)
+        out[every] = (summary, res['multistep'][8]['ratio'])
+    drifted, (centred, ratio8) = out[0][0], out[TrainConfig().recenter_every]
+    assert drifted['final']['latent_offset'] > 5.0, drifted['final']
+    assert centred['final']['latent_offset'] < 1.5, centred['final']
+    assert centred['finetune']['loss_vs_copy'] < 0.8, centred['finetune']
+    assert ratio8 < 0.75, out
+
+
+def test_a_dead_predictor_is_reinitialised_during_finetune():
+    """All hidden units of the predictor negative (what a drifted latent did to a real
+    run): it copies its input, the watch sees loss / copy ~1 and starts it afresh."""
+    from jepa_ros.core.train_world_model import FrameBank, finetune_predictor
+    torch.set_num_threads(2)
+    eps = dot_episodes(24, 40, seed=0)
+    tc = TrainConfig(steps=200, batch_size=16, seed=0, warmup_steps=20, finetune_steps=0,
+                     log_every=10 ** 6)
+    model, _ = train_world_model(eps, WorldModelConfig(**TINY), tc, log=lambda m: None)
+    bank = FrameBank(eps, model.config.image_size)
+    latents = bank.encode_all(model)
+    results = {}
+    for reset_after in (0, 200):
+        dead = copy.deepcopy(model)
+        with torch.no_grad():
+            dead.predictor.net[2].bias.fill_(-50.0)   # second hidden layer: GELU(-50) = 0
+        ft = TrainConfig(finetune_steps=800, finetune_batch_size=64, seed=0, warmup_steps=20,
+                         log_every=10 ** 6, predictor_reset_after=reset_after)
+        logs = []
+        results[reset_after] = finetune_predictor(dead, bank, latents, ft, 'cpu', logs.append)
+        results[reset_after]['logs'] = logs
+    kept, reset = results[0], results[200]
+    assert kept['predictor_resets'] == 0 and kept['loss_vs_copy'] > 0.9, kept
+    assert reset['predictor_resets'] >= 1, reset
+    assert any('re-initialising' in m for m in reset['logs'])
+    assert reset['loss_vs_copy'] < 0.8, reset
+
+
 def test_short_training_learns_state_and_dynamics():
     """A few hundred steps on the synthetic world: the latent carries the position and the
     predictor beats copying the last latent. Guards the whole loss/optimiser pipeline."""
@@ -150,3 +201,25 @@ def test_train_and_eval_cli_end_to_end(tmp_path, monkeypatch, capsys):
                      str(ckpt), '--steps', '0']) == 2
     assert cli.main(['eval', 'world-model', '--ckpt', str(tmp_path / 'nope.pt'), '--data',
                      str(tmp_path / 'data')]) == 2
+
+
+def test_recenter_moves_the_latent_origin_and_changes_no_prediction():
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig(**TINY, level2_k=2, level2_dim=4,
+                                        level2_hidden=8)).eval()
+    randomise_predictor(model)
+    imgs = np.random.default_rng(1).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    acts = torch.rand(6, 3, 2) * 2 - 1
+    with torch.no_grad():
+        s = model.encode(imgs)
+        before = (model.rollout(s, acts), model.inverse(s[:3], s[3:]),
+                  model.level2.encode(s))
+        offset = s.mean(0) + 5.0
+        model.recenter(offset)
+        s_new = model.encode(imgs)
+        after = (model.rollout(s_new, acts), model.inverse(s_new[:3], s_new[3:]),
+                 model.level2.encode(s_new))
+    assert torch.allclose(s_new, s - offset, atol=1e-4)
+    assert torch.allclose(after[0], before[0] - offset, atol=1e-4)   # s' - offset
+    assert torch.allclose(after[1], before[1], atol=1e-4)            # same actions
+    assert torch.allclose(after[2], before[2], atol=1e-4)            # same level-2 state

@@ -17,6 +17,16 @@ class ResidualPredictor(nn.Module):
         super().__init__()
         self.z_dim = z_dim
         self.net = mlp([latent_dim + action_dim + z_dim] + [hidden] * layers + [latent_dim])
+        self._zero_last()
+
+    def reset(self):
+        """Fresh weights, as after construction."""
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+        self._zero_last()
+
+    def _zero_last(self):
         # Start as the identity map (the copy-last-latent baseline) so early rollouts are
         # stable and the net only has to learn the change.
         nn.init.zeros_(self.net[-1].weight)

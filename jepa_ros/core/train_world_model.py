@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from jepa_ros.core.losses import (LossConfig, level2_losses, predictor_only_loss,
-                                  world_model_losses)
+                                  rollout_prediction_loss, world_model_losses)
 from jepa_ros.core.metrics import collapse_report
 from jepa_ros.core.world_model import WorldModel, WorldModelConfig
 
@@ -44,6 +44,15 @@ class TrainConfig:
     finetune_steps: int = 2000
     finetune_batch_size: int = 256
     finetune_time_share: float = 0.15
+    # Move the latent origin back to the batch mean every this many steps (0: never), an
+    # exact reparametrisation (WorldModel.recenter) that keeps MLP inputs near 0. Every
+    # step: Adam moved the mean by up to ~3 per dimension in 50 steps.
+    recenter_every: int = 1
+    # A predictor whose fine-tune loss stays near the copy-last-latent loss has died (its
+    # hidden GELUs all negative once the latent drifted far from 0): it is re-initialised.
+    # Checked every 50 fine-tune steps from this step on (0: never), over the last 50.
+    predictor_reset_after: int = 200
+    max_predictor_resets: int = 3
     collapse_std: float = 0.05      # warn when the mean per-dim std falls below this
     collapse_rank_drop: float = 0.5  # ... or the effective rank falls below this x its best
     losses: LossConfig = field(default_factory=LossConfig)
@@ -57,6 +66,50 @@ class TrainConfig:
 
 
 COPY_ONLY_RATIO = 0.8   # predictor loss / copy-last loss above this: a copy-only predictor
+
+
+class CopyOnlyWatch:
+    """Tracks prediction loss / copy-last-latent loss and says when the predictor is stuck.
+
+    The failure it catches: a run whose latent mean drifted to ~9 per dimension (spread
+    0.6) ended with 0.4 % of the predictor's second-layer GELUs active, a predictor that
+    only copied its input (loss / copy 0.93-0.99) and a model that could not plan; the
+    same frozen latents gave loss / copy 0.13 to a freshly initialised predictor within
+    1,000 steps. So: reset the predictor, keep the encoder.
+    """
+
+    def __init__(self, after, window, max_resets):
+        self.after, self.window, self.max_resets = after, window, max_resets
+        self.ratios, self.resets, self.since = [], 0, 0
+
+    def add(self, loss, copy):
+        self.ratios.append(float(loss) / max(float(copy), 1e-12))
+        del self.ratios[:-self.window]
+
+    def mean(self):
+        return float(np.mean(self.ratios)) if self.ratios else None
+
+    def stuck(self, step):
+        # `after` steps from the start and again after each reset: a fresh predictor
+        # starts as the copy (ratio 1) and needs that long to learn.
+        return (bool(self.after) and step - self.since >= self.after
+                and self.resets < self.max_resets
+                and len(self.ratios) >= self.window and self.mean() > COPY_ONLY_RATIO)
+
+    def reset(self, model, optimizers, step):
+        """Fresh predictor weights (and no stale Adam moments for them)."""
+        model.predictor.reset()
+        for opt in optimizers:
+            for p in model.predictor.parameters():
+                opt.state.pop(p, None)
+        self.ratios, self.resets, self.since = [], self.resets + 1, step
+
+
+def copy_last_loss(latents, discount=1.0):
+    """The rollout loss of predicting s_0 at every step of (B,T+1,D) windows."""
+    with torch.no_grad():
+        target = latents[:, 1:]
+        return rollout_prediction_loss(latents[:, :1].expand_as(target), target, discount)
 
 
 def pick_device(name='auto'):
@@ -176,6 +229,9 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
         from tqdm import tqdm
         bar = tqdm(total=tc.steps, desc='world model', unit='step', dynamic_ncols=True)
     step = 0
+    # Only watched here (logged as vs_copy): while the encoder still moves, a predictor
+    # near the copy is normal for a few hundred steps. The fine-tune resets a stuck one.
+    watch = CopyOnlyWatch(0, 100, 0)
     for step in range(tc.steps):
         elapsed = time.monotonic() - t0
         if budget1 and elapsed >= budget1:
@@ -192,6 +248,7 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
         b, L = imgs.shape[:2]
         latents = model.encoder(imgs.flatten(0, 1)).reshape(b, L, -1)
         total, terms = world_model_losses(model, latents, acts, tc.losses)
+        watch.add(terms['prediction'], copy_last_loss(latents, tc.losses.rollout_discount))
         opt.zero_grad(set_to_none=True)
         total.backward()
         if tc.grad_clip:
@@ -204,6 +261,8 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
                 pred_opt.zero_grad(set_to_none=True)
                 pl.backward()
                 pred_opt.step()
+        if tc.recenter_every and step % tc.recenter_every == 0:
+            model.recenter(latents.detach().flatten(0, 1).mean(dim=0))
         if bar is not None:
             bar.update(1)
         if step % tc.log_every == 0 or step == tc.steps - 1:
@@ -214,6 +273,8 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
                 best_rank = max(best_rank, rep['effective_rank'])
             row = {'step': step, 'time_s': round(time.monotonic() - t0, 1),
                    'loss': float(total.detach()), **{k: float(v) for k, v in terms.items()},
+                   'vs_copy': watch.mean(),
+                   'latent_offset': float(latents.detach().mean(dim=(0, 1)).abs().mean()),
                    'mean_std': rep['mean_std'], 'eff_rank': rep['effective_rank']}
             history.append(row)
             msg = _fmt(row)
@@ -234,6 +295,10 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
     if tc.finetune_steps > 0:
         model.eval()
         latents = bank.encode_all(model)
+        if tc.recenter_every:  # the final model's latents: zero mean over the data
+            offset = torch.cat(latents).mean(dim=0)
+            model.recenter(offset)
+            latents = [x - offset for x in latents]
         ft_budget = (tc.time_budget_s * (1 - share2) - (time.monotonic() - t0)
                      if tc.time_budget_s else 0.0)
         ft_summary = finetune_predictor(model, bank, latents, tc, device, log,
@@ -287,6 +352,7 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
     model.predictor.train()
     t0 = time.monotonic()
     step, loss, ratios = 0, torch.zeros(()), []
+    watch = CopyOnlyWatch(tc.predictor_reset_after, 50, tc.max_predictor_resets)
     for step in range(tc.finetune_steps):
         elapsed = time.monotonic() - t0
         if time_budget_s and elapsed >= time_budget_s:
@@ -300,8 +366,14 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        copy = float(((lat[:, 1:] - lat[:, :1]) ** 2).mean())
+        copy = float(copy_last_loss(lat, tc.losses.rollout_discount))
         ratios.append(float(loss.detach()) / max(copy, 1e-12))
+        watch.add(loss.detach(), copy)
+        if step % 50 == 0 and watch.stuck(step):
+            log(f'WARNING: finetune step {step}: predictor loss / copy-last loss '
+                f'{watch.mean():.2f}, it only copies the last latent: re-initialising it')
+            watch.reset(model, (opt,), step)
+            ratios = []
         if step % (tc.log_every * 5) == 0:
             log(f'predictor finetune step={step} loss={float(loss.detach()):.4g} '
                 f'copy={copy:.4g}')
@@ -313,7 +385,8 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
         log(f'WARNING: the predictor barely beats copying the last latent (loss / copy '
             f'{vs_copy:.2f}): this model will not plan; retrain with another seed')
     return {'steps': step + 1, 'time_s': round(time.monotonic() - t0, 2),
-            'final_loss': float(loss.detach()), 'loss_vs_copy': vs_copy}
+            'final_loss': float(loss.detach()), 'loss_vs_copy': vs_copy,
+            'predictor_resets': watch.resets}
 
 
 def train_level2(model, bank, tc, device, log=print, time_budget_s=0.0, latents=None):

@@ -123,6 +123,28 @@ class WorldModel(nn.Module):
             out.append(s)
         return torch.stack(out, dim=1)
 
+    @torch.no_grad()
+    def recenter(self, offset):
+        """Move the latent origin to `offset` (D,) without changing any prediction.
+
+        Every loss is blind to where the latent cloud sits, so its mean drifts; one run
+        ended at |mean| 9 per dimension against a spread of 0.6, and the predictor's
+        hidden units, fed that constant, all died (a copy-only predictor). Subtracting
+        `offset` in the encoder's last layer and adding it back into the first-layer bias
+        of every module that reads latents is an exact reparametrisation: the predictor
+        maps s - offset to s' - offset, the inverse and level-2 heads see the same thing.
+        """
+        d = self.config.latent_dim
+        offset = offset.to(self.encoder.head.bias)
+        self.encoder.head.bias -= offset
+        first = self.predictor.net[0]                    # input [s, a, z]
+        first.bias += first.weight[:, :d] @ offset
+        first = self.inverse.net[0]                      # input [s, s']
+        first.bias += first.weight[:, :d] @ offset + first.weight[:, d:2 * d] @ offset
+        if self.level2 is not None:
+            first = self.level2.encoder[0]               # input s
+            first.bias += first.weight @ offset
+
     def latent_codes(self):
         """(K, Z) candidate z values for best-of-K prediction (None if deterministic)."""
         return None if self.codebook is None else self.codebook.codes()

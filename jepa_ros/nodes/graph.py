@@ -122,6 +122,7 @@ class InProcessGraph:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.nodes, self.active = {}, {}
+        self._stopping = False
         try:
             for spec in specs:
                 cls = getattr(importlib.import_module(spec['module']), spec['class'])
@@ -147,7 +148,9 @@ class InProcessGraph:
             try:
                 self.executor.spin_once(timeout_sec=0.05)
             except Exception as exc:  # keep the graph alive; report
-                if self.context.ok():
+                # During stop() the lifecycle transitions destroy timers and subscriptions
+                # under the spinning executor: InvalidHandle then is teardown, not a fault.
+                if self.context.ok() and not self._stopping:
                     print(f'jepa_graph: executor error: {exc!r}', file=sys.stderr)
 
     def alive(self):
@@ -156,6 +159,7 @@ class InProcessGraph:
     def stop(self):
         """Stop the actor first (zero command), then everything; idempotent."""
         from rclpy.lifecycle import LifecycleNode
+        self._stopping = True
         stop = getattr(self, '_stop', None)
         for name in ('actor', 'world_model', 'perception'):
             node = self.nodes.get(name)

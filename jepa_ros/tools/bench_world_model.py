@@ -5,6 +5,11 @@ CLIs (`jepa-ros collect`, `train world-model`) and jepa_ros.core.metrics on epis
 model never trained on (collected with another seed).
 
     python -m jepa_ros.tools.bench_world_model [--quick]
+    python -m jepa_ros.tools.bench_world_model --seeds 4   # section world_model_seeds
+
+`--seeds K` measures how reliable the recipe is rather than how good one run is: the
+`make train` data (120 x 100 frames) collected once, then K world models trained from
+seeds 0..K-1 within the budget, each evaluated and planned with (gd, no critic).
 """
 import argparse
 import json
@@ -123,6 +128,66 @@ def z_experiment(main_ckpt, train_dir, eval_dir, steps, seed=0):
             'train_s': [round(models[k][1], 1) for k in ('det', 'z')]}
 
 
+def seed_runs(args):
+    """K trainings of the make-train recipe from different seeds: dict per seed."""
+    import torch
+    from jepa_ros.core.metrics import encode_episodes
+    from jepa_ros.data.episodes import load_episodes
+    w = args.workdir
+    t_collect = collect(f'{w}/train', args.episodes, args.steps, 0)
+    collect(f'{w}/eval', max(4, args.episodes // 4), args.steps, 10_000)
+    runs = []
+    for seed in range(args.seeds):
+        ckpt = f'{w}/wm_seed{seed}.pt'
+        t_train = train(f'{w}/train', ckpt, args.budget, seed)
+        model, extra, res = evaluate(ckpt, f'{w}/eval', f'{w}/train')
+        with torch.no_grad():
+            lat = torch.cat(encode_episodes(model, load_episodes(f'{w}/eval')))
+        plan_json = f'{w}/plan_seed{seed}.json'
+        _cli(['eval', 'planning', '--ckpt', ckpt, '--planner', 'gd', '--episodes',
+              str(args.plan_episodes), '--critic-weight', '0', '--max-steps', '100',
+              '--seed', '0', '--json', plan_json, '--quiet'])
+        with open(plan_json) as f:
+            plan = json.load(f)
+        metrics = extra.get('metrics', {})
+        runs.append({
+            'seed': seed, 'train_s': t_train, 'steps': metrics.get('steps'),
+            'loss_vs_copy': metrics.get('finetune', {}).get('loss_vs_copy'),
+            'probe_r2': res.get('probe_r2'), 'ratio8': res['multistep'][8]['ratio'],
+            'latent_offset': float(lat.mean(0).abs().mean()),
+            'latent_std': float(lat.std(0).mean()),
+            'success': plan['summary']['all']['success_rate'],
+        })
+        print(json.dumps(runs[-1], default=str), flush=True)
+    return {'collect_s': t_collect, 'runs': runs}
+
+
+def write_seeds(results, args):
+    from jepa_ros.tools.benchmarks import md_table, write_section
+    runs = results['runs']
+
+    def f(x, fmt):
+        return 'n/a' if x is None else format(x, fmt)
+    rows = [(r['seed'], r['steps'], f(r['loss_vs_copy'], '.3f'), f(r['probe_r2'], '.4f'),
+             f(r['ratio8'], '.3f'), f'{r["latent_offset"]:.2f} / {r["latent_std"]:.2f}',
+             f(r['success'], '.0%')) for r in runs]
+    good = sum(1 for r in runs if r['ratio8'] <= 0.2 and (r['success'] or 0) >= 0.5)
+    body = (f'The `make train` data ({args.episodes} x {args.steps} frames, collect seed 0, '
+            f'{results["collect_s"]:.0f} s) trained {len(runs)} times, seeds 0..'
+            f'{len(runs) - 1}, {args.budget:.0f} s budget each; evaluated on '
+            f'{max(4, args.episodes // 4)} held-out episodes; planning: gd, no critic, '
+            f'{args.plan_episodes} tasks, 100 steps. loss / copy: the predictor fine-tune '
+            'loss over the copy-last-latent loss at the end of training (a copy-only '
+            'predictor is near 1). Latent offset: mean |per-dimension mean| of the held-out '
+            'latents, against their mean per-dimension std.\n\n' +
+            md_table(['seed', 'steps', 'loss / copy', 'probe R^2', '8-step / copy',
+                      'latent offset / std', 'gd success'], rows) +
+            f'\n\n**{good} of {len(runs)}** runs planning-capable (8-step ratio <= 0.2 and '
+            '>= 50 % of tasks reached).')
+    cmd = ' '.join(['python -m jepa_ros.tools.bench_world_model'] + args.argv)
+    write_section('world_model_seeds', 'World model: seed to seed (two_rooms)', cmd, body)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--quick', action='store_true', help='small smoke run, not for the record')
@@ -142,6 +207,11 @@ def main(argv=None):
     p.add_argument('--world', default='two_rooms', choices=['two_rooms', 'reach'],
                    help='reach: collect + train + evaluate only (the z experiment is '
                         'two_rooms), section world_model_reach')
+    p.add_argument('--seeds', type=int, default=0,
+                   help='K > 0: train the make-train recipe from K seeds instead '
+                        '(section world_model_seeds)')
+    p.add_argument('--plan-episodes', type=int, default=20,
+                   help='planning tasks per model with --seeds')
     args = p.parse_args(argv)
     if args.world != 'two_rooms' and args.workdir == p.get_default('workdir'):
         args.workdir = f'{args.workdir}_{args.world}'
@@ -152,6 +222,20 @@ def main(argv=None):
     os.makedirs(w, exist_ok=True)
     n_eval = max(4, args.episodes // 4)
     results = {}
+    if args.seeds:
+        if args.workdir == p.get_default('workdir'):
+            w = args.workdir = f'{args.workdir}_seeds'
+            os.makedirs(w, exist_ok=True)
+        if args.episodes == p.get_default('episodes'):
+            args.episodes = 120     # the make-train recipe
+        if args.budget == p.get_default('budget'):
+            args.budget = 360.0
+        results = seed_runs(args)
+        with open(f'{w}/results.json', 'w') as f:
+            json.dump(results, f, indent=2, default=str)
+        if not args.no_section:
+            write_seeds(results, args)
+        return 0
 
     if args.z_only:
         with open(f'{w}/results.json') as f:
