@@ -37,6 +37,27 @@ def test_bringup_unknown_world_is_a_user_error():
     assert r.returncode == 2 and 'unknown world' in r.stderr
 
 
+def test_node_selection_and_overrides_are_checked():
+    from jepa_ros.tools.bringup import parse_overrides
+    stack = load_stack()
+    assert [n['name'] for n in select_nodes(stack, only=['actor', 'perception'])] == \
+        ['perception', 'actor']
+    with pytest.raises(ValueError, match='unknown node'):
+        select_nodes(stack, only=['actuator'])
+    with pytest.raises(ValueError, match='unknown node'):
+        select_nodes(stack, skip=['camera'])
+    assert parse_overrides('{"actor": {"max_linear_speed": 0.5}}') == \
+        {'actor': {'max_linear_speed': 0.5}}
+    assert parse_overrides(None) is None
+    for bad in ('{actor', '[1, 2]', '{"actor": 0.5}'):
+        with pytest.raises(ValueError, match='--overrides'):
+            parse_overrides(bad)
+    r = subprocess.run([sys.executable, '-m', 'jepa_ros.cli', 'bringup', '--overrides',
+                        '{"actr": {"max_linear_speed": 0.5}}', '--duration', '1'],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and 'unknown node' in r.stderr, r.stderr
+
+
 def test_bringup_starts_and_stops_on_sigterm():
     """Real checkpoint absent is fine: model nodes stay unconfigured and say so."""
     p = subprocess.Popen([sys.executable, '-m', 'jepa_ros.cli', 'bringup',

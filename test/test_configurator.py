@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -35,21 +34,6 @@ from jepa_ros_interfaces.srv import SetMode  # noqa: E402
 
 SIZE = 16
 HORIZON = 6          # the configurator's value; world_model.yaml says 12
-
-GRAPH = textwrap.dedent('''
-    import json, sys, time
-    from jepa_ros.nodes.graph import start_graph
-    g = start_graph('two_rooms', only=('sim_bridge', 'perception', 'actor', 'configurator'),
-                    overrides=json.loads(sys.argv[1]))
-    print('GRAPH', g.active, flush=True)
-    try:
-        while g.alive():
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        g.stop()
-''')
 
 
 def tiny_checkpoint(path, seed=3):
@@ -160,7 +144,9 @@ def stack(tmp_path_factory):
                          'sync_period_s': 0.3, 'success_energy': 0.0, 'feedback_rate': 10.0,
                          'max_deadline_misses': 3, 'use_sim_success': True},
     }
-    graph = subprocess.Popen([sys.executable, '-c', GRAPH, json.dumps(overrides)])
+    graph = subprocess.Popen([sys.executable, '-m', 'jepa_ros.cli', 'bringup',
+                              *[a for n in overrides for a in ('--only', n)],
+                              '--overrides', json.dumps(overrides)])
     wm = subprocess.Popen(world_model_cmd(ck))
     procs = {'graph': graph, 'world_model': wm, 'ck': ck}
     rclpy.init()

@@ -4,11 +4,11 @@ A tiny randomly initialised world model (the real classes, weights scattered so 
 matter) is saved as a checkpoint; `jepa_ros.nodes.graph.start_graph` runs the three
 model-holding nodes in a subprocess; this process plays camera, goal and operator.
 """
+import json
 import math
 import os
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
@@ -27,26 +27,14 @@ from jepa_ros.nodes.common import spin_for, spin_until  # noqa: E402
 from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
 
 SIZE = 16
-GRAPH = textwrap.dedent('''
-    import sys, time
-    from jepa_ros.nodes.graph import start_graph
-    ck = sys.argv[1]
+def graph_overrides(ck):
     ov = {n: {'checkpoint': ck} for n in ('perception', 'world_model', 'actor')}
     ov['world_model'].update(planner='cem', horizon=8, plan_rate=5.0, budget_s=0.1,
                              samples=64, iterations=3, critic_checkpoint='')
     ov['world_model']['cost.critic.weight'] = 0.0   # no critic for the tiny model
     ov['actor']['actor_checkpoint'] = ''
     ov['actor'].update(max_linear_speed=0.5)  # the limit the test checks below
-    g = start_graph('two_rooms', only=('perception', 'world_model', 'actor'), overrides=ov)
-    print('GRAPH', g.active, flush=True)
-    try:
-        while g.alive():
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        g.stop()
-''')
+    return ov
 
 
 def tiny_checkpoint(path):
@@ -66,7 +54,10 @@ def tiny_checkpoint(path):
 @pytest.fixture(scope='module')
 def graph(tmp_path_factory):
     ck = tiny_checkpoint(str(tmp_path_factory.mktemp('ck') / 'tiny.pt'))
-    proc = subprocess.Popen([sys.executable, '-c', GRAPH, ck], env=dict(os.environ))
+    proc = subprocess.Popen([sys.executable, '-m', 'jepa_ros.cli', 'bringup',
+                             '--only', 'perception', '--only', 'world_model', '--only', 'actor',
+                             '--overrides', json.dumps(graph_overrides(ck))],
+                            env=dict(os.environ))
     rclpy.init()
     node = Node('graph_test')
     yield proc, node

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -20,19 +19,6 @@ rclpy = pytest.importorskip('rclpy')
 torch = pytest.importorskip('torch')
 
 SIZE = 16
-GRAPH = textwrap.dedent('''
-    import json, sys, time
-    from jepa_ros.nodes.graph import start_graph
-    g = start_graph('two_rooms', overrides=json.loads(sys.argv[1]))
-    print('GRAPH', g.active, flush=True)
-    try:
-        while g.alive():
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        g.stop()
-''')
 
 
 def tiny_checkpoint(path):
@@ -59,7 +45,8 @@ def test_memory_recording_trains_a_world_model(tmp_path):
                           'critic_checkpoint': '', 'cost.critic.weight': 0.0},
           'configurator': {'success_energy': 0.0, 'horizon': 6, 'cost.critic.weight': 0.0},
           'memory': {'data_dir': str(data), 'session': 'run'}}
-    proc = subprocess.Popen([sys.executable, '-c', GRAPH, json.dumps(ov)])
+    proc = subprocess.Popen([sys.executable, '-m', 'jepa_ros.cli', 'bringup',
+                             '--overrides', json.dumps(ov)])
     rclpy.init()
     op = Operator('recording_test')
     try:

@@ -89,26 +89,24 @@ def test_training_is_deterministic_under_a_seed():
     assert any(not torch.equal(sd[0][k], other.state_dict()[k]) for k in sd[0])
 
 
-def test_recentering_keeps_the_latent_near_zero_and_the_predictor_alive():
-    """Seed 7 of the synthetic world reproduces the copy-only failure of a real run: the
-    latent mean drifts (to ~19 per dimension) and the predictor ends up copying. With the
-    periodic exact recentering (the default) the same run stays centred and predicts."""
+def test_training_ends_centred_and_restarts_a_copy_only_predictor():
+    """Seed 7 of the synthetic world reproduces the failure of a real run: the latent mean
+    drifts (~19 per dimension against a spread of ~1) and the predictor only copies.
+    Training then centres the latent exactly and the fine-tune restarts the predictor."""
+    from jepa_ros.core.train_world_model import FrameBank
     torch.set_num_threads(2)
     eps = dot_episodes(24, 40, seed=0)
-    held_out = eps + dot_episodes(6, 40, seed=1)
-    out = {}
-    for every in (0, TrainConfig().recenter_every):
-        tc = TrainConfig(steps=200, batch_size=16, seed=7, log_every=50, warmup_steps=20,
-                         finetune_steps=400, finetune_batch_size=64, recenter_every=every)
-        model, summary = train_world_model(eps, WorldModelConfig(**TINY), tc,
-                                           log=lambda m: None)
-        res = evaluate_world_model(model, held_out, held_out=0.2)
-        out[every] = (summary, res['multistep'][8]['ratio'])
-    drifted, (centred, ratio8) = out[0][0], out[TrainConfig().recenter_every]
-    assert drifted['final']['latent_offset'] > 5.0, drifted['final']
-    assert centred['final']['latent_offset'] < 1.5, centred['final']
-    assert centred['finetune']['loss_vs_copy'] < 0.8, centred['finetune']
-    assert ratio8 < 0.75, out
+    tc = TrainConfig(steps=200, batch_size=16, seed=7, log_every=50, warmup_steps=20,
+                     finetune_steps=400, finetune_batch_size=64)
+    logs = []
+    model, summary = train_world_model(eps, WorldModelConfig(**TINY), tc, log=logs.append)
+    assert summary['final']['latent_offset'] > 5.0, summary['final']   # it did drift
+    lat = torch.cat(FrameBank(eps, model.config.image_size).encode_all(model))
+    assert lat.mean(0).abs().max() < 1e-3 * lat.std(0).mean()
+    assert summary['finetune']['predictor_resets'] == 1, summary['finetune']
+    assert any('re-initialising' in m for m in logs)
+    res = evaluate_world_model(model, eps + dot_episodes(6, 40, seed=1), held_out=0.2)
+    assert res['multistep'][8]['ratio'] < 0.85, res['multistep']
 
 
 def test_a_dead_predictor_is_reinitialised_during_finetune():

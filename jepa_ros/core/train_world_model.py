@@ -44,10 +44,6 @@ class TrainConfig:
     finetune_steps: int = 2000
     finetune_batch_size: int = 256
     finetune_time_share: float = 0.15
-    # Move the latent origin back to the batch mean every this many steps (0: never), an
-    # exact reparametrisation (WorldModel.recenter) that keeps MLP inputs near 0. Every
-    # step: Adam moved the mean by up to ~3 per dimension in 50 steps.
-    recenter_every: int = 1
     # A predictor whose fine-tune loss stays near the copy-last-latent loss has died (its
     # hidden GELUs all negative once the latent drifted far from 0): it is re-initialised.
     # Checked every 50 fine-tune steps from this step on (0: never), over the last 50.
@@ -71,11 +67,12 @@ COPY_ONLY_RATIO = 0.8   # predictor loss / copy-last loss above this: a copy-onl
 class CopyOnlyWatch:
     """Tracks prediction loss / copy-last-latent loss and says when the predictor is stuck.
 
-    The failure it catches: a run whose latent mean drifted to ~9 per dimension (spread
-    0.6) ended with 0.4 % of the predictor's second-layer GELUs active, a predictor that
-    only copied its input (loss / copy 0.93-0.99) and a model that could not plan; the
-    same frozen latents gave loss / copy 0.13 to a freshly initialised predictor within
-    1,000 steps. So: reset the predictor, keep the encoder.
+    The failure it catches: a run (make demo TRAIN=1) ended with 0.4 % of the predictor's
+    second-layer GELUs active: loss / copy 0.93-0.99, a model that could not plan. The
+    same frozen latents gave loss / copy 0.13 to a fresh predictor within 1,000 steps.
+    Stuck: over the last `window` steps the ratio is above COPY_ONLY_RATIO and less than
+    10 % better than over the `window` steps before (a predictor that is learning, even
+    slowly, is left alone). Then: a fresh predictor, the encoder kept.
     """
 
     def __init__(self, after, window, max_resets):
@@ -84,17 +81,20 @@ class CopyOnlyWatch:
 
     def add(self, loss, copy):
         self.ratios.append(float(loss) / max(float(copy), 1e-12))
-        del self.ratios[:-self.window]
+        del self.ratios[:-2 * self.window]
 
     def mean(self):
-        return float(np.mean(self.ratios)) if self.ratios else None
+        """Mean ratio over the last `window` steps (None before the first)."""
+        return float(np.mean(self.ratios[-self.window:])) if self.ratios else None
 
     def stuck(self, step):
         # `after` steps from the start and again after each reset: a fresh predictor
         # starts as the copy (ratio 1) and needs that long to learn.
-        return (bool(self.after) and step - self.since >= self.after
-                and self.resets < self.max_resets
-                and len(self.ratios) >= self.window and self.mean() > COPY_ONLY_RATIO)
+        if not self.after or step - self.since < self.after or \
+                self.resets >= self.max_resets or len(self.ratios) < 2 * self.window:
+            return False
+        now, before = self.mean(), float(np.mean(self.ratios[:self.window]))
+        return now > COPY_ONLY_RATIO and now > 0.9 * before
 
     def reset(self, model, optimizers, step):
         """Fresh predictor weights (and no stale Adam moments for them)."""
@@ -261,8 +261,6 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
                 pred_opt.zero_grad(set_to_none=True)
                 pl.backward()
                 pred_opt.step()
-        if tc.recenter_every and step % tc.recenter_every == 0:
-            model.recenter(latents.detach().flatten(0, 1).mean(dim=0))
         if bar is not None:
             bar.update(1)
         if step % tc.log_every == 0 or step == tc.steps - 1:
@@ -295,10 +293,14 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
     if tc.finetune_steps > 0:
         model.eval()
         latents = bank.encode_all(model)
-        if tc.recenter_every:  # the final model's latents: zero mean over the data
-            offset = torch.cat(latents).mean(dim=0)
-            model.recenter(offset)
-            latents = [x - offset for x in latents]
+        # The latent mean drifts freely during training (no loss sees it; one run ended at
+        # |mean| 9 per dimension against a spread of 0.6). Move the origin to the data's
+        # mean, exactly (WorldModel.recenter), so that the fine-tuned predictor - a fresh
+        # one if the watch below restarts it - and the critic, actor and level 2 trained
+        # later all read latents centred on 0.
+        offset = torch.cat(latents).mean(dim=0)
+        model.recenter(offset)
+        latents = [x - offset for x in latents]
         ft_budget = (tc.time_budget_s * (1 - share2) - (time.monotonic() - t0)
                      if tc.time_budget_s else 0.0)
         ft_summary = finetune_predictor(model, bank, latents, tc, device, log,

@@ -17,8 +17,8 @@ from std_srvs.srv import SetBool
 
 from jepa_ros.core import command as cmdlib
 from jepa_ros.nodes import common
-from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, resolve_path,
-                                           run_lifecycle_node)
+from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, release,
+                                           resolve_path, run_lifecycle_node)
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
@@ -184,18 +184,13 @@ class ActorNode(LifecycleNode):
     def on_deactivate(self, state):
         if self.cmd_pub is not None:  # leave the robot stopped
             self.cmd_pub.publish(self._twist(self.shaper.stop()))
-        if self.timer is not None:
-            self.destroy_timer(self.timer)
-            self.timer = None
-        for s in self.subs:
-            self.destroy_subscription(s)
-        self.subs = []
+        release(self, subscriptions=self.subs, timers=[self.timer])
+        self.subs, self.timer = [], None
         self.diag.status(1, 'inactive')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
-        if self.cmd_pub is not None:
-            self.destroy_lifecycle_publisher(self.cmd_pub)
+        release(self, lifecycle_publishers=[self.cmd_pub])
         self.cmd_pub = None
         self.policy = None
         self.diag.status(3, 'unconfigured')

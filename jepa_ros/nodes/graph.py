@@ -55,6 +55,10 @@ def _fmt(v):
 
 def select_nodes(stack, target='sim', only=None, skip=()):
     """Node specs to start: for `target`, optional ones only if their module exists."""
+    unknown = (set(only or ()) | set(skip)) - {n['name'] for n in stack['nodes']}
+    if unknown:
+        raise ValueError(f'unknown node(s) {sorted(unknown)}; stack.yaml has '
+                         f'{[n["name"] for n in stack["nodes"]]}')
     out = []
     for n in stack['nodes']:
         if target not in n.get('targets', ['sim', 'robot']):
@@ -243,6 +247,9 @@ def start_graph(world='two_rooms', multiprocess=False, target='sim', only=None, 
         raise ValueError(f'unknown world {world!r}; stack.yaml knows '
                          f'{sorted(stack.get("worlds") or {})}')
     specs = select_nodes(stack, target, only, skip)
+    unknown = set(overrides or ()) - {n['name'] for n in stack['nodes']}
+    if unknown:
+        raise ValueError(f'overrides for unknown node(s) {sorted(unknown)}')
     if multiprocess:
         return MultiProcessGraph(specs, stack, world, overrides, remap, log_dir=log_dir)
     return InProcessGraph(specs, stack, world, overrides, remap, node_kwargs)

@@ -14,8 +14,8 @@ from rclpy.lifecycle import LifecycleNode
 from sensor_msgs.msg import Image
 
 from jepa_ros.nodes import common
-from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, resolve_path,
-                                           run_lifecycle_node)
+from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, release,
+                                           resolve_path, run_lifecycle_node)
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
@@ -122,16 +122,13 @@ class PerceptionNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state):
-        for s in self.subs:
-            self.destroy_subscription(s)
+        release(self, subscriptions=self.subs)
         self.subs = []
         self.diag.status(1, 'inactive')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
-        for pub in (self.state_pub, self.goal_pub):
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
+        release(self, lifecycle_publishers=[self.state_pub, self.goal_pub])
         self.state_pub = self.goal_pub = None
         self.model = None
         self.diag.status(3, 'unconfigured')

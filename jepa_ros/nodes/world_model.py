@@ -20,7 +20,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode
 
 from jepa_ros.nodes import common
-from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog,
+from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, release,
                                            run_lifecycle_node)
 from jepa_ros.nodes.perception import load_world_model
 
@@ -255,22 +255,14 @@ class WorldModelNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state):
-        if self.plan_timer is not None:
-            self.destroy_timer(self.plan_timer)
-            self.plan_timer = None
-        if self.plan_trigger is not None:
-            self.destroy_guard_condition(self.plan_trigger)
-            self.plan_trigger = None
-        for s in self.subs:
-            self.destroy_subscription(s)
-        self.subs = []
+        release(self, subscriptions=self.subs, timers=[self.plan_timer],
+                       guards=[self.plan_trigger])
+        self.subs, self.plan_timer, self.plan_trigger = [], None, None
         self.diag.status(1, 'inactive')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state):
-        for pub in (self.plan_pub, self.subgoal_pub):
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
+        release(self, lifecycle_publishers=[self.plan_pub, self.subgoal_pub])
         self.plan_pub = self.subgoal_pub = None
         self.model = self.planner = self.critic = None
         self.diag.status(3, 'unconfigured')

@@ -134,21 +134,33 @@ def seed_runs(args):
     from jepa_ros.core.metrics import encode_episodes
     from jepa_ros.data.episodes import load_episodes
     w = args.workdir
-    t_collect = collect(f'{w}/train', args.episodes, args.steps, 0)
-    collect(f'{w}/eval', max(4, args.episodes // 4), args.steps, 10_000)
+    reuse = args.reuse and os.path.exists(f'{w}/results.json')
+    if reuse:
+        with open(f'{w}/results.json') as f:
+            t_collect = json.load(f)['collect_s']
+    else:
+        t_collect = collect(f'{w}/train', args.episodes, args.steps, 0)
+        collect(f'{w}/eval', max(4, args.episodes // 4), args.steps, 10_000)
+
+    def success(ckpt, tag, critic=None):
+        out = f'{w}/plan_{tag}.json'
+        _cli(['eval', 'planning', '--ckpt', ckpt, '--planner', 'gd', '--episodes',
+              str(args.plan_episodes), '--max-steps', '100', '--seed', '0', '--json', out,
+              '--quiet'] + (['--critic', critic] if critic else ['--critic-weight', '0']))
+        with open(out) as f:
+            return json.load(f)['summary']['all']['success_rate']
     runs = []
     for seed in range(args.seeds):
-        ckpt = f'{w}/wm_seed{seed}.pt'
-        t_train = train(f'{w}/train', ckpt, args.budget, seed)
+        ckpt, critic = f'{w}/wm_seed{seed}.pt', f'{w}/critic_seed{seed}.pt'
+        t_train = None
+        if not (reuse and os.path.exists(ckpt)):
+            t_train = train(f'{w}/train', ckpt, args.budget, seed)
+        # what `make train` does next: a critic on the same data
+        _cli(['train', 'critic', '--data', f'{w}/train', '--ckpt', ckpt, '--out', critic,
+              '--seed', str(seed)])
         model, extra, res = evaluate(ckpt, f'{w}/eval', f'{w}/train')
         with torch.no_grad():
             lat = torch.cat(encode_episodes(model, load_episodes(f'{w}/eval')))
-        plan_json = f'{w}/plan_seed{seed}.json'
-        _cli(['eval', 'planning', '--ckpt', ckpt, '--planner', 'gd', '--episodes',
-              str(args.plan_episodes), '--critic-weight', '0', '--max-steps', '100',
-              '--seed', '0', '--json', plan_json, '--quiet'])
-        with open(plan_json) as f:
-            plan = json.load(f)
         metrics = extra.get('metrics', {})
         runs.append({
             'seed': seed, 'train_s': t_train, 'steps': metrics.get('steps'),
@@ -156,7 +168,9 @@ def seed_runs(args):
             'probe_r2': res.get('probe_r2'), 'ratio8': res['multistep'][8]['ratio'],
             'latent_offset': float(lat.mean(0).abs().mean()),
             'latent_std': float(lat.std(0).mean()),
-            'success': plan['summary']['all']['success_rate'],
+            'predictor_resets': metrics.get('finetune', {}).get('predictor_resets'),
+            'success': success(ckpt, f'seed{seed}'),
+            'success_critic': success(ckpt, f'seed{seed}_critic', critic),
         })
         print(json.dumps(runs[-1], default=str), flush=True)
     return {'collect_s': t_collect, 'runs': runs}
@@ -168,22 +182,27 @@ def write_seeds(results, args):
 
     def f(x, fmt):
         return 'n/a' if x is None else format(x, fmt)
-    rows = [(r['seed'], r['steps'], f(r['loss_vs_copy'], '.3f'), f(r['probe_r2'], '.4f'),
-             f(r['ratio8'], '.3f'), f'{r["latent_offset"]:.2f} / {r["latent_std"]:.2f}',
-             f(r['success'], '.0%')) for r in runs]
-    good = sum(1 for r in runs if r['ratio8'] <= 0.2 and (r['success'] or 0) >= 0.5)
+    rows = [(r['seed'], r['steps'], f(r['loss_vs_copy'], '.3f'), r['predictor_resets'],
+             f(r['probe_r2'], '.4f'), f(r['ratio8'], '.3f'),
+             f'{r["latent_offset"]:.2f} / {r["latent_std"]:.2f}', f(r['success'], '.0%'),
+             f(r['success_critic'], '.0%')) for r in runs]
+    good = sum(1 for r in runs if r['probe_r2'] >= 0.98 and r['ratio8'] <= 0.2
+               and r['success_critic'] >= 0.8)
     body = (f'The `make train` data ({args.episodes} x {args.steps} frames, collect seed 0, '
             f'{results["collect_s"]:.0f} s) trained {len(runs)} times, seeds 0..'
             f'{len(runs) - 1}, {args.budget:.0f} s budget each; evaluated on '
             f'{max(4, args.episodes // 4)} held-out episodes; planning: gd, no critic, '
-            f'{args.plan_episodes} tasks, 100 steps. loss / copy: the predictor fine-tune '
-            'loss over the copy-last-latent loss at the end of training (a copy-only '
-            'predictor is near 1). Latent offset: mean |per-dimension mean| of the held-out '
+            f'{args.plan_episodes} seeded tasks, 100 steps, gd, without and with a critic '
+            'trained on the same data as `make train` does. loss / copy: the predictor '
+            'fine-tune loss over the copy-last-latent loss at the end of training (a '
+            'copy-only predictor is near 1); resets: copy-only predictors the fine-tune '
+            're-initialised. Latent offset: mean |per-dimension mean| of the held-out '
             'latents, against their mean per-dimension std.\n\n' +
-            md_table(['seed', 'steps', 'loss / copy', 'probe R^2', '8-step / copy',
-                      'latent offset / std', 'gd success'], rows) +
-            f'\n\n**{good} of {len(runs)}** runs planning-capable (8-step ratio <= 0.2 and '
-            '>= 50 % of tasks reached).')
+            md_table(['seed', 'steps', 'loss / copy', 'resets', 'probe R^2',
+                      '8-step / copy', 'latent offset / std', 'gd, no critic',
+                      'gd + critic'], rows) +
+            f'\n\n**{good} of {len(runs)}** runs meet probe R^2 >= 0.98, 8-step ratio <= 0.2 '
+            'and >= 80 % of tasks with the critic.')
     cmd = ' '.join(['python -m jepa_ros.tools.bench_world_model'] + args.argv)
     write_section('world_model_seeds', 'World model: seed to seed (two_rooms)', cmd, body)
 
@@ -212,6 +231,8 @@ def main(argv=None):
                         '(section world_model_seeds)')
     p.add_argument('--plan-episodes', type=int, default=20,
                    help='planning tasks per model with --seeds')
+    p.add_argument('--reuse', action='store_true',
+                   help='with --seeds: keep the data and world models of an earlier run')
     args = p.parse_args(argv)
     if args.world != 'two_rooms' and args.workdir == p.get_default('workdir'):
         args.workdir = f'{args.workdir}_{args.world}'

@@ -18,14 +18,33 @@ def add_arguments(parser):
                         help='robot target: no simulator (camera from the robot)')
     parser.add_argument('--skip', action='append', default=[], metavar='NODE',
                         help='do not start NODE (repeatable)')
+    parser.add_argument('--only', action='append', default=None, metavar='NODE',
+                        help='start only NODE (repeatable)')
+    parser.add_argument('--overrides', default=None, metavar='JSON',
+                        help='parameters over the YAML files: {"node": {"param": value}}')
     parser.add_argument('--log-dir', default=None,
                         help='with --multiprocess: write one log file per node here')
+
+
+def parse_overrides(text):
+    """--overrides JSON -> {node: {param: value}}; ValueError with the reason otherwise."""
+    import json
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'--overrides is not JSON: {exc}') from None
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError('--overrides must be {"node": {"param": value, ...}, ...}')
+    return value
 
 
 def run(args):
     from jepa_ros.nodes.graph import start_graph
     if args.duration < 0:
         raise ValueError('--duration must be >= 0')
+    overrides = parse_overrides(args.overrides)
     stopping = {'flag': False}
 
     def on_signal(signum, frame):
@@ -34,7 +53,7 @@ def run(args):
     old = signal.signal(signal.SIGTERM, on_signal)
     graph = start_graph(args.world, multiprocess=args.multiprocess,
                         target='robot' if args.robot else 'sim', skip=args.skip,
-                        log_dir=args.log_dir)
+                        only=args.only, overrides=overrides, log_dir=args.log_dir)
     names = sorted(getattr(graph, 'nodes', None) or getattr(graph, 'procs', {}))
     print(f'bringup: {"multi" if args.multiprocess else "single"}-process graph up: '
           f'{", ".join(names)}', flush=True)
