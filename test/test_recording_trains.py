@@ -8,7 +8,6 @@ then stops the graph (the memory closes its chunk) and trains a few steps on the
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -58,12 +57,14 @@ def test_memory_recording_trains_a_world_model(tmp_path):
     finally:
         op.destroy()
         rclpy.shutdown()
-        proc.send_signal(signal.SIGINT)
+        # SIGTERM, as a process manager stops it; the graph closes the recording.
+        proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            pytest.fail('bringup did not stop within 30 s of SIGTERM (recording not closed)')
     files = glob.glob(str(data / 'run' / '*.mcap'))
     assert files, f'memory wrote nothing under {data}'
 
