@@ -44,9 +44,9 @@ class TrainConfig:
     finetune_steps: int = 2000
     finetune_batch_size: int = 256
     finetune_time_share: float = 0.15
-    # A predictor whose fine-tune loss stays near the copy-last-latent loss has died (its
-    # hidden GELUs all negative once the latent drifted far from 0): it is re-initialised.
-    # Checked every 50 fine-tune steps from this step on (0: never), over the last 50.
+    # A predictor whose fine-tune loss stays near the copy-last-latent loss (one that had
+    # died: its hidden GELUs all negative) is re-initialised (CopyOnlyWatch). Checked
+    # every 50 fine-tune steps from this step on (0: never).
     predictor_reset_after: int = 200
     max_predictor_resets: int = 3
     collapse_std: float = 0.05      # warn when the mean per-dim std falls below this
@@ -353,7 +353,7 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
     rng = np.random.default_rng(tc.seed + 2)
     model.predictor.train()
     t0 = time.monotonic()
-    step, loss, ratios = 0, torch.zeros(()), []
+    step, loss = 0, torch.zeros(())
     watch = CopyOnlyWatch(tc.predictor_reset_after, 50, tc.max_predictor_resets)
     for step in range(tc.finetune_steps):
         elapsed = time.monotonic() - t0
@@ -369,20 +369,18 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
         loss.backward()
         opt.step()
         copy = float(copy_last_loss(lat, tc.losses.rollout_discount))
-        ratios.append(float(loss.detach()) / max(copy, 1e-12))
         watch.add(loss.detach(), copy)
         if step % 50 == 0 and watch.stuck(step):
             log(f'WARNING: finetune step {step}: predictor loss / copy-last loss '
                 f'{watch.mean():.2f}, it only copies the last latent: re-initialising it')
             watch.reset(model, (opt,), step)
-            ratios = []
         if step % (tc.log_every * 5) == 0:
             log(f'predictor finetune step={step} loss={float(loss.detach()):.4g} '
                 f'copy={copy:.4g}')
     model.eval()
     # Loss over the copy-last-latent loss, last 50 batches: near 1 means the predictor
-    # learned nothing but the identity (the latent ignores what the actions change).
-    vs_copy = float(np.mean(ratios[-50:])) if ratios else None
+    # learned nothing but the identity.
+    vs_copy = watch.mean()
     if vs_copy is not None and vs_copy > COPY_ONLY_RATIO:
         log(f'WARNING: the predictor barely beats copying the last latent (loss / copy '
             f'{vs_copy:.2f}): this model will not plan; retrain with another seed')

@@ -128,8 +128,8 @@ class WorldModel(nn.Module):
         """Move the latent origin to `offset` (D,) without changing any prediction.
 
         Every loss is blind to where the latent cloud sits, so its mean drifts; one run
-        ended at |mean| 9 per dimension against a spread of 0.6, and the predictor's
-        hidden units, fed that constant, all died (a copy-only predictor). Subtracting
+        ended at |mean| 9 per dimension against a spread of 0.6, with a dead, copy-only
+        predictor that a fresh one could replace only on centred latents. Subtracting
         `offset` in the encoder's last layer and adding it back into the first-layer bias
         of every module that reads latents is an exact reparametrisation: the predictor
         maps s - offset to s' - offset, the inverse and level-2 heads see the same thing.

@@ -58,18 +58,13 @@ def release(node, subscriptions=(), timers=(), guards=(), lifecycle_publishers=(
     """Destroy what a lifecycle node made in configure/activate; None entries are skipped.
 
     The caller then forgets them (sets its attributes to None / [])."""
-    for sub in subscriptions:
-        if sub is not None:
-            node.destroy_subscription(sub)
-    for timer in timers:
-        if timer is not None:
-            node.destroy_timer(timer)
-    for guard in guards:
-        if guard is not None:
-            node.destroy_guard_condition(guard)
-    for pub in lifecycle_publishers:
-        if pub is not None:
-            node.destroy_lifecycle_publisher(pub)
+    for destroy, entities in ((node.destroy_subscription, subscriptions),
+                              (node.destroy_timer, timers),
+                              (node.destroy_guard_condition, guards),
+                              (node.destroy_lifecycle_publisher, lifecycle_publishers)):
+        for entity in entities:
+            if entity is not None:
+                destroy(entity)
 
 
 class RateLimitedLog:
