@@ -89,17 +89,24 @@ def test_training_is_deterministic_under_a_seed():
     assert any(not torch.equal(sd[0][k], other.state_dict()[k]) for k in sd[0])
 
 
+def tiny_training(seed, logs, **overrides):
+    """The synthetic world's short training run: (episodes, model, summary)."""
+    torch.set_num_threads(2)
+    eps = dot_episodes(24, 40, seed=0)
+    tc = TrainConfig(**{**dict(steps=200, batch_size=16, seed=seed, log_every=50,
+                               warmup_steps=20, finetune_steps=400, finetune_batch_size=64),
+                        **overrides})
+    model, summary = train_world_model(eps, WorldModelConfig(**TINY), tc, log=logs.append)
+    return eps, model, summary
+
+
 def test_training_ends_centred_and_restarts_a_copy_only_predictor():
     """Seed 7 of the synthetic world reproduces the failure of a real run: the latent mean
     drifts (~19 per dimension against a spread of ~1) and the predictor only copies.
     Training then centres the latent exactly and the fine-tune restarts the predictor."""
     from jepa_ros.core.train_world_model import FrameBank
-    torch.set_num_threads(2)
-    eps = dot_episodes(24, 40, seed=0)
-    tc = TrainConfig(steps=200, batch_size=16, seed=7, log_every=50, warmup_steps=20,
-                     finetune_steps=400, finetune_batch_size=64)
     logs = []
-    model, summary = train_world_model(eps, WorldModelConfig(**TINY), tc, log=logs.append)
+    eps, model, summary = tiny_training(7, logs)
     assert summary['final']['latent_offset'] > 5.0, summary['final']   # it did drift
     lat = torch.cat(FrameBank(eps, model.config.image_size).encode_all(model))
     assert lat.mean(0).abs().max() < 1e-3 * lat.std(0).mean()
@@ -113,11 +120,7 @@ def test_a_dead_predictor_is_reinitialised_during_finetune():
     """All hidden units of the predictor negative (what a drifted latent did to a real
     run): it copies its input, the watch sees loss / copy ~1 and starts it afresh."""
     from jepa_ros.core.train_world_model import FrameBank, finetune_predictor
-    torch.set_num_threads(2)
-    eps = dot_episodes(24, 40, seed=0)
-    tc = TrainConfig(steps=200, batch_size=16, seed=0, warmup_steps=20, finetune_steps=0,
-                     log_every=10 ** 6)
-    model, _ = train_world_model(eps, WorldModelConfig(**TINY), tc, log=lambda m: None)
+    eps, model, _ = tiny_training(0, [], finetune_steps=0, log_every=10 ** 6)
     bank = FrameBank(eps, model.config.image_size)
     latents = bank.encode_all(model)
     results = {}
@@ -140,12 +143,8 @@ def test_a_dead_predictor_is_reinitialised_during_finetune():
 def test_short_training_learns_state_and_dynamics():
     """A few hundred steps on the synthetic world: the latent carries the position and the
     predictor beats copying the last latent. Guards the whole loss/optimiser pipeline."""
-    torch.set_num_threads(2)
-    eps = dot_episodes(24, 40, seed=0)
-    tc = TrainConfig(steps=200, batch_size=16, seed=0, log_every=50, warmup_steps=20,
-                     finetune_steps=400, finetune_batch_size=64)
     logs = []
-    model, summary = train_world_model(eps, WorldModelConfig(**TINY), tc, log=logs.append)
+    eps, model, summary = tiny_training(0, logs)
     assert summary['steps'] == 200 and any('eff_rank' in m for m in logs)
     res = evaluate_world_model(model, eps + dot_episodes(6, 40, seed=1), held_out=0.2)
     assert res['probe_r2'] > 0.9, res

@@ -53,12 +53,17 @@ def _fmt(v):
     return str(v)
 
 
+def check_node_names(stack, names, what='node(s)'):
+    """ValueError naming every entry of `names` that stack.yaml does not describe."""
+    known = [n['name'] for n in stack['nodes']]
+    unknown = set(names or ()) - set(known)
+    if unknown:
+        raise ValueError(f'unknown {what} {sorted(unknown)}; stack.yaml has {known}')
+
+
 def select_nodes(stack, target='sim', only=None, skip=()):
     """Node specs to start: for `target`, optional ones only if their module exists."""
-    unknown = (set(only or ()) | set(skip)) - {n['name'] for n in stack['nodes']}
-    if unknown:
-        raise ValueError(f'unknown node(s) {sorted(unknown)}; stack.yaml has '
-                         f'{[n["name"] for n in stack["nodes"]]}')
+    check_node_names(stack, set(only or ()) | set(skip))
     out = []
     for n in stack['nodes']:
         if target not in n.get('targets', ['sim', 'robot']):
@@ -247,9 +252,7 @@ def start_graph(world='two_rooms', multiprocess=False, target='sim', only=None, 
         raise ValueError(f'unknown world {world!r}; stack.yaml knows '
                          f'{sorted(stack.get("worlds") or {})}')
     specs = select_nodes(stack, target, only, skip)
-    unknown = set(overrides or ()) - {n['name'] for n in stack['nodes']}
-    if unknown:
-        raise ValueError(f'overrides for unknown node(s) {sorted(unknown)}')
+    check_node_names(stack, overrides, 'node(s) in overrides')
     if multiprocess:
         return MultiProcessGraph(specs, stack, world, overrides, remap, log_dir=log_dir)
     return InProcessGraph(specs, stack, world, overrides, remap, node_kwargs)

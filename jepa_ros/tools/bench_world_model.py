@@ -9,7 +9,8 @@ model never trained on (collected with another seed).
 
 `--seeds K` measures how reliable the recipe is rather than how good one run is: the
 `make train` data (120 x 100 frames) collected once, then K world models trained from
-seeds 0..K-1 within the budget, each evaluated and planned with (gd, no critic).
+seeds 0..K-1 within the budget, each evaluated and planned with gd, without and with
+a critic trained on the same data.
 """
 import argparse
 import json
