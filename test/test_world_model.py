@@ -100,34 +100,63 @@ def tiny_training(seed, logs, **overrides):
     return eps, model, summary
 
 
-def test_training_ends_centred_and_restarts_a_copy_only_predictor():
-    """Seed 7 of the synthetic world reproduces the failure of a real run: the latent mean
-    drifts (~19 per dimension against a spread of ~1) and the predictor only copies.
-    Training then centres the latent exactly and the fine-tune restarts the predictor."""
+def drifted_dead_model(model, offset=19.0):
+    """The failure of a real run, made on purpose: every latent dimension shifted by
+    `offset` (against a spread of ~1) and a predictor whose second-layer GELUs are all off,
+    so it can only copy its input. Built by hand, not by a seed that happens to fail,
+    so it fails the same way on every CPU."""
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.encoder.head.bias += offset
+        broken.predictor.net[2].bias.fill_(-50.0)   # GELU(-50) = 0: no gradient, no output
+    return broken
+
+
+@pytest.fixture(scope='module')
+def trained_without_finetune():
+    """(episodes, model) of the synthetic world, level 1 trained, no predictor fine-tune,
+    latent centred as training leaves it. (A fresh predictor on uncentred latents is the
+    failure the centring exists for: there a restart recovered in 1 of 5 torch seeds.)"""
     from jepa_ros.core.train_world_model import FrameBank
+    eps, model, _ = tiny_training(0, [], finetune_steps=0, log_every=10 ** 6)
+    with torch.no_grad():
+        model.recenter(torch.cat(FrameBank(eps, model.config.image_size)
+                                 .encode_all(model)).mean(0))
+    return eps, model
+
+
+def test_training_ends_centred_and_restarts_a_copy_only_predictor(trained_without_finetune):
+    """Given a drifted latent and a dead predictor, training centres the latent exactly
+    (the fine-tune then reads latents around 0) and restarts the predictor."""
+    from jepa_ros.core.train_world_model import FrameBank
+    eps, model = trained_without_finetune
+    broken = drifted_dead_model(model)
+    bank = FrameBank(eps, model.config.image_size)
+    drifted = torch.cat(bank.encode_all(broken))
+    assert drifted.mean(0).abs().min() > 10 * drifted.std(0).mean()    # it is drifted
     logs = []
-    eps, model, summary = tiny_training(7, logs)
-    assert summary['final']['latent_offset'] > 5.0, summary['final']   # it did drift
-    lat = torch.cat(FrameBank(eps, model.config.image_size).encode_all(model))
+    tc = TrainConfig(steps=0, finetune_steps=800, finetune_batch_size=64, seed=0,
+                     warmup_steps=20, log_every=10 ** 6, predictor_reset_after=200)
+    fixed, summary = train_world_model(bank, train_config=tc, log=logs.append, model=broken)
+    lat = torch.cat(bank.encode_all(fixed))
     assert lat.mean(0).abs().max() < 1e-3 * lat.std(0).mean()
-    assert summary['finetune']['predictor_resets'] == 1, summary['finetune']
+    assert summary['finetune']['predictor_resets'] >= 1, summary['finetune']
     assert any('re-initialising' in m for m in logs)
-    res = evaluate_world_model(model, eps + dot_episodes(6, 40, seed=1), held_out=0.2)
+    assert summary['finetune']['loss_vs_copy'] < 0.8, summary['finetune']
+    res = evaluate_world_model(fixed, eps + dot_episodes(6, 40, seed=1), held_out=0.2)
     assert res['multistep'][8]['ratio'] < 0.85, res['multistep']
 
 
-def test_a_dead_predictor_is_reinitialised_during_finetune():
+def test_a_dead_predictor_is_reinitialised_during_finetune(trained_without_finetune):
     """All hidden units of the predictor negative (what a drifted latent did to a real
     run): it copies its input, the watch sees loss / copy ~1 and starts it afresh."""
     from jepa_ros.core.train_world_model import FrameBank, finetune_predictor
-    eps, model, _ = tiny_training(0, [], finetune_steps=0, log_every=10 ** 6)
+    eps, model = trained_without_finetune
     bank = FrameBank(eps, model.config.image_size)
     latents = bank.encode_all(model)
     results = {}
     for reset_after in (0, 200):
-        dead = copy.deepcopy(model)
-        with torch.no_grad():
-            dead.predictor.net[2].bias.fill_(-50.0)   # second hidden layer: GELU(-50) = 0
+        dead = drifted_dead_model(model, offset=0.0)
         ft = TrainConfig(finetune_steps=800, finetune_batch_size=64, seed=0, warmup_steps=20,
                          log_every=10 ** 6, predictor_reset_after=reset_after)
         logs = []
