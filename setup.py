@@ -33,9 +33,10 @@ setup(
         (os.path.join(share, 'config'), glob('config/*.yaml')),
         (os.path.join(share, 'models'), glob('models/*.pt')),
     ] + tree('sim', share),
+    # Dependencies are declared in package.xml (rosdep) and requirements.txt/.lock (pip).
     install_requires=['setuptools'],
     extras_require={
-        'test': ['pytest', 'pytest-timeout', 'hypothesis', 'rosbags'],
+        'test': ['pytest', 'pytest-timeout', 'hypothesis', 'packaging'],
     },
     zip_safe=True,
     maintainer='jepa_ros developers',

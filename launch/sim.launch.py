@@ -8,17 +8,18 @@ files, world overrides, remappings all come from config/stack.yaml).
 import os
 
 import yaml
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
+from jepa_ros.share import share_dir
+
 TARGET = 'sim'
 
 
 def _nodes(context):
-    share = get_package_share_directory('jepa_ros')
+    share = share_dir()  # install/share/jepa_ros (ament index), or the checkout
     config = os.path.join(share, 'config')
     with open(os.path.join(config, 'stack.yaml')) as f:
         stack = yaml.safe_load(f)

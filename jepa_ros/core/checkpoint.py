@@ -65,8 +65,12 @@ def plain(obj, where='extra'):
 
 
 def git_commit(root=None):
-    """'<sha>' or '<sha>-dirty' of the source tree, or 'unknown' outside a git checkout."""
-    root = root or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    """'<sha>' or '<sha>-dirty' of the source tree, or 'unknown' outside a git checkout
+    (an installed package has no source tree: its provenance says 'unknown')."""
+    from jepa_ros.share import source_root
+    root = root or source_root()
+    if root is None:
+        return 'unknown'
     try:
         sha = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True,
                              text=True, timeout=5).stdout.strip()

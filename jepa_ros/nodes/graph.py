@@ -20,7 +20,10 @@ import time
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jepa_ros.share import share_dir
+
+# The checkout, or install/share/jepa_ros (config/, launch/, models/): see jepa_ros.share.
+ROOT = share_dir()
 CONFIG_DIR = os.path.join(ROOT, 'config')
 STACK_FILE = os.path.join(CONFIG_DIR, 'stack.yaml')
 SWITCH_INTERVAL_S = 0.0005  # interpreter lock hand-over for the in-process graph

@@ -4,35 +4,21 @@ The nodes are rclpy LifecycleNodes (unconfigured -> inactive -> active). `autost
 walks a node through configure + activate in-process (bringup does this for every
 lifecycle node; a node process started alone does it itself unless autostart:=false).
 """
-import os
 import time
 
 from rclpy.lifecycle import TransitionCallbackReturn
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jepa_ros.share import resolve_data_path
+
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
 
 
 def resolve_path(path):
-    """A checkpoint path as given, else relative to the repo root, else to share/jepa_ros."""
-    if not path:
-        return path
-    path = os.path.expanduser(path)
-    if os.path.isabs(path) or os.path.exists(path):
-        return path
-    for base in (ROOT, _share_dir()):
-        if base and os.path.exists(os.path.join(base, path)):
-            return os.path.join(base, path)
-    return path
-
-
-def _share_dir():
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        return get_package_share_directory('jepa_ros')
-    except Exception:  # no ament index (pip venv): the repo root is enough
-        return None
+    """A checkpoint path as given (absolute, or existing relative to the working directory),
+    else relative to the package's share directory (the checkout, or install/share/jepa_ros):
+    see jepa_ros.share.resolve_data_path."""
+    return resolve_data_path(path)
 
 
 def autostart(node):

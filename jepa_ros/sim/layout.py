@@ -2,24 +2,18 @@
 and sampling of start/goal pairs. No physics here, so planners and tests can use it.
 """
 import math
-import os
-import sys
 
 import numpy as np
 import yaml
+
+from jepa_ros.share import share_path
 
 TASK_KINDS = ('any', 'same_room', 'cross_room', 'cross_far')
 
 
 def asset_path(name):
-    """Path of a file in the top-level `sim/` assets (source tree or installed share)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    candidates = [os.path.join(here, '..', '..', 'sim', name),
-                  os.path.join(sys.prefix, 'share', 'jepa_ros', 'sim', name)]
-    for c in candidates:
-        if os.path.exists(c):
-            return os.path.normpath(c)
-    raise FileNotFoundError(f'sim asset {name!r} not found in {candidates}')
+    """Path of a file in the `sim/` assets (checkout or the package's installed share)."""
+    return share_path('sim', name)
 
 
 class TwoRoomsLayout:

@@ -8,7 +8,10 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from jepa_ros.share import share_dir
+
+# The benchmarks name the shipped checkpoints relative to the share dir (checkout or install).
+ROOT = share_dir()
 # (name, module, extra arguments): each module has a main() that writes its section.
 PLANNING = ['--episodes', '100', '--far-episodes', '30', '--max-steps', '100']
 BENCHMARKS = [

@@ -21,8 +21,10 @@ import time
 import numpy as np
 
 from jepa_ros import cli
+from jepa_ros.share import source_root
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# runs/ of the checkout; from an install, of the working directory.
+ROOT = source_root() or os.getcwd()
 
 
 def _cli(argv):

@@ -9,8 +9,10 @@ import platform
 import re
 
 import jepa_ros
+from jepa_ros.share import source_root
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# docs/ is not installed: the checkout's, or one in the working directory.
+ROOT = source_root() or os.getcwd()
 BENCH_FILE = os.path.join(ROOT, 'docs', 'BENCHMARKS.md')
 HEADER = ('# Benchmarks\n\n'
           'Every section below was written by the command shown in it; re-run that command '

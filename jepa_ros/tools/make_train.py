@@ -10,9 +10,10 @@ import sys
 import time
 
 from jepa_ros import cli
+from jepa_ros.share import share_dir
 
-MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                      'models')
+# The shipped checkpoints: models/ of the checkout, or of install/share/jepa_ros.
+MODELS = os.path.join(share_dir(), 'models')
 
 
 def model_paths(world, models_dir=MODELS):
