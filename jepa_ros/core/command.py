@@ -2,7 +2,8 @@
 
 Pure numpy (no ROS, no torch) so it can be property-tested. A command is a 6-vector
 `[lin.x, lin.y, lin.z, ang.x, ang.y, ang.z]` in SI units (m/s, rad/s), the fields of a
-geometry_msgs/Twist.
+geometry_msgs/Twist. Which of them an action drives is its action mode
+(jepa_ros.core.action_modes).
 
 Guarantees of `CommandShaper.shape` for ANY input (NaN, inf, huge, wrong length):
   * every component is finite;
@@ -16,12 +17,14 @@ import math
 
 import numpy as np
 
+from jepa_ros.core import action_modes
+
 # Which source the actor should execute this tick.
 SOURCE_PLAN = 'plan'      # newest fresh Mode-2 plan
 SOURCE_MODE1 = 'mode1'    # Mode-1 reactive policy (plan stale/absent, or mode1 chosen)
 SOURCE_STOP = 'stop'      # zero command
 
-ACTION_MODES = ('holonomic', 'diff_drive', 'reach')
+ACTION_MODES = action_modes.ACTION_MODES
 
 
 @dataclass
@@ -43,26 +46,22 @@ class Limits:
 def action_to_twist(action, action_scale, action_mode='holonomic'):
     """Normalised action (A,) in [-1,1] -> 6-vector command (unshaped; may be NaN/large).
 
-    holonomic: [vx, vy] * scale -> lin.x, lin.y; diff_drive: [v, w] -> lin.x, ang.z;
-    reach: [vx, vy, vz] -> lin.x, lin.y, lin.z. Raises ValueError on a dimension mismatch.
+    The action mode (a name, legacy names included, or an ActionMode) says which command
+    fields the action drives: holonomic [vx, vy] -> lin.x, lin.y; diff_drive [v, w] ->
+    lin.x, ang.z; reach [vx, vy, vz] -> lin.x, lin.y, lin.z; each times its scale.
+    Raises ValueError on an unknown mode or a dimension mismatch.
     """
-    if action_mode not in ACTION_MODES:
-        raise ValueError(f'unknown action mode {action_mode!r}; one of {ACTION_MODES}')
+    mode = (action_mode if isinstance(action_mode, action_modes.ActionMode)
+            else action_modes.get(action_mode))
     a = np.asarray(action, dtype=np.float64).reshape(-1)
     scale = np.asarray(action_scale, dtype=np.float64).reshape(-1)
-    want = 3 if action_mode == 'reach' else 2
+    want = mode.action_dim
     if a.shape[0] != want or scale.shape[0] != want:
-        raise ValueError(f'{action_mode} needs {want} action components and scales, got '
+        raise ValueError(f'{mode.name} needs {want} action components and scales, got '
                          f'{a.shape[0]} and {scale.shape[0]}')
     a = np.clip(a, -1.0, 1.0)  # NaN stays NaN here; shape() removes it
     out = np.zeros(6)
-    v = a * scale
-    if action_mode == 'holonomic':
-        out[0], out[1] = v
-    elif action_mode == 'diff_drive':
-        out[0], out[5] = v
-    else:
-        out[0:3] = v
+    out[list(mode.field_indices)] = a * scale
     return out
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jepa_ros.core import action_modes
 from jepa_ros.core.encoder import ConvEncoder, KeypointEncoder
 from jepa_ros.core.hjepa import Level2
 from jepa_ros.core.latent import LatentCodebook
@@ -41,6 +42,9 @@ class WorldModelConfig:
     level2_hidden: int = 256
 
     def __post_init__(self):
+        # Checkpoints written before the mode names were unified say 'ee_velocity' or
+        # 'differential': a loaded config carries the canonical name.
+        self.action_mode = action_modes.canonical(self.action_mode)
         self.action_scale = [float(x) for x in self.action_scale]
         self.encoder_channels = [int(x) for x in self.encoder_channels]
         if len(self.action_scale) != self.action_dim:

@@ -4,7 +4,10 @@ Topics: `camera/image_raw` (sensor_msgs/Image), `cmd_vel` (geometry_msgs/Twist o
 TwistStamped), `odom` (nav_msgs/Odometry, ground truth). The metadata record `jepa_ros`
 says how a Twist maps to a normalised action: `action_fields` (e.g. ['linear.x',
 'linear.y']) and `action_scale` (physical units per 1.0), and which odometry fields make
-the state (`state_fields`, e.g. ['x', 'y', 'yaw']).
+the state (`state_fields`, e.g. ['x', 'y', 'yaw']). `action_mode` names the mode of
+jepa_ros.core.action_modes; files written with a legacy name ('ee_velocity',
+'differential') read back with the canonical one, and a file without it gets the mode
+its action_fields describe.
 
 Images and commands need not be synchronous (the memory node records live topics):
 action t is the last command received before image t+1 (zero if none yet), state t the
@@ -20,13 +23,14 @@ import warnings
 
 import numpy as np
 
+from jepa_ros.core import action_modes
 from jepa_ros.data.mcap_io import McapFormatError, McapReader, McapWriter, make_msg
 
 IMAGE_TOPIC = 'camera/image_raw'
 CMD_TOPIC = 'cmd_vel'
 ODOM_TOPIC = 'odom'
 META_NAME = 'jepa_ros'
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: action_mode normalised to its canonical name
 _STATE_FIELDS = ('x', 'y', 'z', 'yaw')
 
 
@@ -61,7 +65,32 @@ def _check_meta(meta):
     for f in meta.get('state_fields', []):
         if f not in _STATE_FIELDS:
             raise EpisodeError(f'state field {f!r} is not one of {_STATE_FIELDS}')
+    if meta.get('action_mode') is not None:
+        mode = _action_mode(meta['action_mode'])
+        if list(mode.fields) != fields:
+            raise EpisodeError(f'action_mode {meta["action_mode"]!r} drives {list(mode.fields)}'
+                               f', but action_fields are {fields}')
     return fields, np.asarray(scale, np.float64)
+
+
+def _action_mode(name):
+    try:
+        return action_modes.get(name)
+    except ValueError as exc:
+        raise EpisodeError(f'episode metadata: {exc}') from None
+
+
+def normalise_meta(meta):
+    """A copy of `meta` with `action_mode` canonical (legacy names mapped) or, when it is
+    absent, the mode its action_fields describe (none if they describe no known mode)."""
+    meta = dict(meta)
+    if meta.get('action_mode') is not None:
+        meta['action_mode'] = _action_mode(meta['action_mode']).name
+    else:
+        mode = action_modes.from_fields(meta.get('action_fields', ()))
+        if mode is not None:
+            meta['action_mode'] = mode.name
+    return meta
 
 
 # ---- writing ----------------------------------------------------------------------------
@@ -131,8 +160,10 @@ def write_episode(path, images, actions, states, meta, start_ns=0):
         if states.shape != (len(images), len(state_fields)):
             raise EpisodeError(f'states must be ({len(images)}, {len(state_fields)}) to match '
                                f'state_fields {state_fields}, got {states.shape}')
+    meta = normalise_meta(meta)
     dt_ns = int(round(float(meta.get('dt', 0.1)) * 1e9))
-    cmd_type = meta.get('cmd_msgtype', 'geometry_msgs/msg/Twist')
+    mode = action_modes.MODES.get(meta.get('action_mode'))
+    cmd_type = meta.get('cmd_msgtype') or (mode.cmd_msgtype if mode else action_modes.TWIST)
     with McapWriter(path) as writer:
         writer.add_metadata(META_NAME, dict(meta))
         for t in range(len(images)):
@@ -208,6 +239,7 @@ def read_episode(path, meta_override=None):
     meta = dict(reader.metadata.get(META_NAME, {}))
     meta.update(meta_override or {})
     fields, scale = _check_meta(meta)
+    meta = normalise_meta(meta)
     if not images:
         raise EpisodeError(f'{path}: no {IMAGE_TOPIC} messages')
     if len({im.shape for im in images}) != 1:

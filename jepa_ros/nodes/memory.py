@@ -37,15 +37,17 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from jepa_ros.core import action_modes
 from jepa_ros.core.ring_buffer import RingBuffer, RingBufferError
 from jepa_ros.nodes import common
 
 DEFAULT_TOPICS = ['camera/image_raw', 'cmd_vel', 'odom', 'goal/image_raw', 'jepa/state',
                   'jepa/goal_state', 'jepa/plan']
-DEFAULT_META = {'world': 'two_rooms', 'action_dim': 2, 'action_mode': 'holonomic',
-                'action_fields': ['linear.x', 'linear.y'], 'action_scale': [1.5, 1.5],
-                'state_fields': ['x', 'y', 'yaw'], 'dt': 0.1,
-                'cmd_msgtype': 'geometry_msgs/msg/Twist'}
+DEFAULT_META = {'world': 'two_rooms', 'action_dim': 2,
+                'action_mode': action_modes.HOLONOMIC.name,
+                'action_fields': list(action_modes.HOLONOMIC.fields),
+                'action_scale': [1.5, 1.5], 'state_fields': ['x', 'y', 'yaw'], 'dt': 0.1,
+                'cmd_msgtype': action_modes.HOLONOMIC.cmd_msgtype}
 
 
 def _relative_path_check(value):
@@ -310,10 +312,13 @@ class MemoryNode(Node):
         meta.update(world=p['world'], action_dim=len(fields), action_fields=fields,
                     action_scale=scale, state_fields=[str(s) for s in p['state_fields']],
                     dt=float(p['dt']), source='jepa_ros memory node')
-        if p['world'] == 'reach':
-            meta.update(action_mode='ee_velocity', cmd_msgtype='geometry_msgs/msg/TwistStamped')
-        elif fields == ['linear.x', 'angular.z']:
-            meta['action_mode'] = 'differential'
+        # The mode (and so the command type) is the one driving exactly these fields; a
+        # robot whose fields match no mode is recorded without one.
+        mode = action_modes.from_fields(fields)
+        meta.pop('action_mode')
+        meta['cmd_msgtype'] = action_modes.TWIST
+        if mode is not None:
+            meta.update(action_mode=mode.name, cmd_msgtype=mode.cmd_msgtype)
         return meta
 
     def _on_params(self, changed):
@@ -335,6 +340,8 @@ class MemoryNode(Node):
                 raise ValueError('not a metadata dict with action_scale')
             if len(meta.get('action_fields', [])) != len(meta['action_scale']):
                 raise ValueError('action_fields and action_scale differ in length')
+            if meta.get('action_mode') is not None:  # legacy names -> canonical
+                meta['action_mode'] = action_modes.canonical(meta['action_mode'])
         except ValueError as exc:
             self.get_logger().warning(f'ignored metadata on {self.p["metadata_topic"]}: {exc}',
                                       throttle_duration_sec=5.0)
@@ -519,7 +526,11 @@ class MemoryNode(Node):
             self.diag.status(0, 'recording' if r.running else 'idle (ring buffer only)')
 
     def destroy_node(self):
-        self.recorder.stop()
+        # Also called on a node whose __init__ raised (rclpy's context shutdown destroys
+        # every node it tracks): an error here must not hide the one that stopped it.
+        recorder = getattr(self, 'recorder', None)
+        if recorder is not None:
+            recorder.stop()
         return super().destroy_node()
 
 

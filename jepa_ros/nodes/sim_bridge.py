@@ -2,7 +2,8 @@
 
 Publishes camera/image_raw (SENSOR_QOS, rgb8), odom (ground truth), joint_states (reach),
 goal/image_raw (latched) and /clock (when use_sim_time is on); takes velocity commands on
-cmd_vel (Twist; TwistStamped for reach). Commands are physical units; the bridge divides
+cmd_vel (the world's action mode says the type, jepa_ros.core.action_modes: Twist for
+two_rooms, TwistStamped for reach). Commands are physical units; the bridge divides
 by the world's max speeds to get the normalised action the env takes, and rejects
 (counts, logs at a limited rate) non-finite, malformed or over-range commands instead of
 clipping them. When no valid command arrived for `cmd_timeout` seconds (wall time) the
@@ -27,15 +28,17 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
+from jepa_ros.core import action_modes
 from jepa_ros.nodes import common
 
-WORLDS = ('two_rooms', 'reach')
+WORLDS = tuple(action_modes.WORLD_MODES)
 
 PARAMS = [
     common.ParamSpec('world', 'two_rooms', 'simulated world', choices=WORLDS, read_only=True),
     common.ParamSpec('drive', 'holonomic', 'two_rooms drive: holonomic (Twist linear.x/y) '
-                     'or diff_drive (linear.x, angular.z); ignored for reach',
-                     choices=('holonomic', 'diff_drive'), read_only=True),
+                     'or diff_drive (linear.x, angular.z); ignored for reach (TwistStamped '
+                     'linear.x/y/z)', choices=action_modes.WORLD_MODES['two_rooms'],
+                     read_only=True),
     common.ParamSpec('image_size', 64, 'camera image width = height in pixels',
                      min=16, max=512, read_only=True),
     common.ParamSpec('camera_rate', 10.0, 'camera frames per second of simulated time (Hz)',
@@ -109,7 +112,9 @@ class SimStepper:
         self.dt = float(_env_attr(env, ('dt',), 1.0 / float(control_rate)))
         if world == 'two_rooms':
             drive = str(_env_attr(env, ('action_mode',), drive))
-        self.drive = drive if world == 'two_rooms' else 'ee_velocity'
+        # What a command means (fields, message type) is the world's action mode.
+        self.mode = action_modes.for_world(world, drive if world == 'two_rooms' else None)
+        self.drive = self.mode.name
         self.action_dim = int(np.prod(env.action_space.shape))
         self.scales = self._scales()
         self.cmd_timeout = float(cmd_timeout)
@@ -134,7 +139,7 @@ class SimStepper:
             s = float(_env_attr(env, ('max_ee_speed',), 0.2))
             return np.full(3, s, dtype=np.float64)
         lin = float(_env_attr(env, ('max_linear_speed', 'max_speed'), 1.5))
-        if self.drive == 'diff_drive':
+        if self.mode is action_modes.DIFF_DRIVE:
             ang = float(_env_attr(env, ('max_angular_speed',), 2.0))
             return np.array([lin, ang], dtype=np.float64)
         return np.array([lin, lin], dtype=np.float64)
@@ -144,17 +149,11 @@ class SimStepper:
         data_meta = getattr(self.env.unwrapped, 'data_meta', None)
         if callable(data_meta):
             return dict(data_meta())
-        if self.world == 'reach':
-            fields, state_fields = ['linear.x', 'linear.y', 'linear.z'], ['x', 'y', 'z']
-            cmd_type = 'geometry_msgs/msg/TwistStamped'
-        else:
-            fields = (['linear.x', 'angular.z'] if self.drive == 'diff_drive'
-                      else ['linear.x', 'linear.y'])
-            state_fields, cmd_type = ['x', 'y', 'yaw'], 'geometry_msgs/msg/Twist'
-        return {'world': self.world, 'action_dim': self.action_dim,
-                'action_mode': self.drive, 'action_fields': fields,
+        state_fields = ['x', 'y', 'z'] if self.world == 'reach' else ['x', 'y', 'yaw']
+        return {'world': self.world, 'action_dim': self.mode.action_dim,
+                'action_mode': self.mode.name, 'action_fields': list(self.mode.fields),
                 'action_scale': [float(s) for s in self.scales], 'state_fields': state_fields,
-                'dt': self.dt, 'cmd_msgtype': cmd_type}
+                'dt': self.dt, 'cmd_msgtype': self.mode.cmd_msgtype}
 
     # ---- commands --------------------------------------------------------------------
     def twist_to_action(self, linear, angular):
@@ -167,20 +166,14 @@ class SimStepper:
         if not (np.all(np.isfinite(lin)) and np.all(np.isfinite(ang))):
             raise CommandError('nonfinite', f'non-finite command linear={lin.tolist()} '
                                             f'angular={ang.tolist()}')
-        if self.world == 'reach':
-            used, unused = lin, ang
-            unused_names = 'angular'
-        elif self.drive == 'diff_drive':
-            used = np.array([lin[0], ang[2]])
-            unused = np.array([lin[1], lin[2], ang[0], ang[1]])
-            unused_names = 'linear.y/z, angular.x/y'
-        else:
-            used = lin[:2]
-            unused = np.array([lin[2], ang[0], ang[1], ang[2]])
-            unused_names = 'linear.z, angular'
+        vec = np.concatenate([lin, ang])
+        used_idx = list(self.mode.field_indices)
+        unused_idx = [i for i in range(6) if i not in used_idx]
+        used, unused = vec[used_idx], vec[unused_idx]
         if np.any(np.abs(unused) > 1e-9):
-            raise CommandError('malformed', f'{self.world}/{self.drive} cannot actuate '
-                                            f'{unused_names}: got {unused.tolist()}')
+            names = [action_modes.COMMAND_FIELDS[i] for i in unused_idx]
+            raise CommandError('malformed', f'{self.world}/{self.mode.name} cannot actuate '
+                                            f'{", ".join(names)}: got {unused.tolist()}')
         action = used / self.scales
         if np.any(np.abs(action) > 1.0 + self.tolerance):
             raise CommandError('over_range', f'command {used.tolist()} exceeds max speeds '
@@ -369,7 +362,7 @@ class SimBridgeNode(Node):
         if self.use_sim_time:
             from rosgraph_msgs.msg import Clock as ClockMsg
             self.clock_pub = self.create_publisher(ClockMsg, '/clock', 10)
-        self.cmd_type = TwistStamped if self.world == 'reach' else Twist
+        self.cmd_type = TwistStamped if self.stepper.mode.stamped else Twist
         self.cmd_sub = self.create_subscription(self.cmd_type, p['cmd_topic'], self._on_cmd,
                                                 common.RELIABLE_QOS)
         self.srv_group = MutuallyExclusiveCallbackGroup()
@@ -387,9 +380,10 @@ class SimBridgeNode(Node):
         self.timer = None
         self._restart_timer()
         self.get_logger().info(
-            f'{self.world} ({self.stepper.drive}) dt={self.stepper.dt:.3f}s '
+            f'{self.world} ({self.stepper.mode.name}) dt={self.stepper.dt:.3f}s '
             f'camera={p["camera_rate"]}Hz rtf={p["real_time_factor"]} '
-            f'scales={self.stepper.scales.tolist()} cmd={p["cmd_topic"]}')
+            f'scales={self.stepper.scales.tolist()} '
+            f'cmd={p["cmd_topic"]} ({self.stepper.mode.cmd_msgtype})')
 
     # ---- parameters ------------------------------------------------------------------
     def _on_params(self, changed):
@@ -413,7 +407,7 @@ class SimBridgeNode(Node):
 
     # ---- commands --------------------------------------------------------------------
     def _on_cmd(self, msg):
-        twist = msg.twist if self.world == 'reach' else msg
+        twist = msg.twist if self.stepper.mode.stamped else msg
         lin = (twist.linear.x, twist.linear.y, twist.linear.z)
         ang = (twist.angular.x, twist.angular.y, twist.angular.z)
         try:
@@ -430,6 +424,8 @@ class SimBridgeNode(Node):
         try:
             self._tick()
         except Exception as exc:  # noqa: BLE001 - keep stepping; report loudly
+            if not self.context.ok():
+                return  # SIGINT/SIGTERM shut the context down under a step: not a fault
             self.diag.status(2, f'step failed: {exc!r}')
             self.get_logger().error(f'step failed: {exc!r}', throttle_duration_sec=2.0)
 
@@ -491,7 +487,7 @@ class SimBridgeNode(Node):
             yaw = float(state[2]) if len(state) > 2 else 0.0
             (pose.orientation.x, pose.orientation.y, pose.orientation.z,
              pose.orientation.w) = _yaw_to_quat(yaw)
-            if st.drive == 'diff_drive':
+            if st.mode is action_modes.DIFF_DRIVE:
                 msg.twist.twist.linear.x, msg.twist.twist.angular.z = float(vel[0]), float(vel[1])
             else:
                 msg.twist.twist.linear.x, msg.twist.twist.linear.y = float(vel[0]), float(vel[1])
@@ -550,7 +546,11 @@ class SimBridgeNode(Node):
         return resp
 
     def destroy_node(self):
-        self.stepper.close()
+        # Also called (by rclpy's context shutdown) on a node whose __init__ raised: the
+        # stepper may not exist, and an error here must not hide the one that stopped it.
+        stepper = getattr(self, 'stepper', None)
+        if stepper is not None:
+            stepper.close()
         return super().destroy_node()
 
 

@@ -15,6 +15,7 @@ import pybullet
 import pybullet_data
 import yaml
 
+from jepa_ros.core import action_modes
 from jepa_ros.sim.bullet import Bullet
 from jepa_ros.sim.layout import asset_path
 
@@ -222,10 +223,11 @@ class ReachEnv(gym.Env):
 
     def data_meta(self):
         """The `jepa_ros` metadata of episodes recorded in this world (see episodes.py)."""
-        return {'world': 'reach', 'action_dim': 3, 'action_mode': 'ee_velocity',
-                'action_fields': ['linear.x', 'linear.y', 'linear.z'],
+        mode = action_modes.REACH
+        return {'world': 'reach', 'action_dim': mode.action_dim, 'action_mode': mode.name,
+                'action_fields': list(mode.fields),
                 'action_scale': [self.max_ee_speed] * 3, 'max_ee_speed': self.max_ee_speed,
-                'cmd_msgtype': 'geometry_msgs/msg/TwistStamped',
+                'cmd_msgtype': mode.cmd_msgtype,
                 'state_fields': ['x', 'y', 'z'], 'dt': self.dt, 'image_size': self.image_size,
                 'success_distance': self.success_distance,
                 'workspace_low': self.low.tolist(), 'workspace_high': self.high.tolist()}

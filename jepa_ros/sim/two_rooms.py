@@ -14,10 +14,11 @@ import gymnasium as gym
 import numpy as np
 import pybullet
 
+from jepa_ros.core import action_modes
 from jepa_ros.sim.bullet import Bullet
 from jepa_ros.sim.layout import TwoRoomsLayout
 
-ACTION_MODES = ('holonomic', 'diff_drive')
+ACTION_MODES = action_modes.WORLD_MODES['two_rooms']
 
 
 class TwoRoomsEnv(gym.Env):
@@ -27,8 +28,10 @@ class TwoRoomsEnv(gym.Env):
                  max_angular_speed=2.0, dt=0.1, substeps=10, success_distance=0.2,
                  push_prob=0.0, push_scale=0.3, door_block_prob=0.0, max_episode_steps=None,
                  render_mode='rgb_array', layout=None):
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f'action_mode must be one of {ACTION_MODES}, got {action_mode!r}')
+        try:  # legacy names ('differential') read as their canonical mode
+            mode = action_modes.for_world('two_rooms', action_mode)
+        except ValueError as exc:
+            raise ValueError(f'action_mode: {exc}') from None
         for name, value in [('image_size', image_size), ('max_linear_speed', max_linear_speed),
                             ('max_angular_speed', max_angular_speed), ('dt', dt),
                             ('substeps', substeps), ('success_distance', success_distance)]:
@@ -41,7 +44,8 @@ class TwoRoomsEnv(gym.Env):
             raise ValueError(f'push_scale must be >= 0, got {push_scale!r}')
         self.layout = layout or TwoRoomsLayout()
         self.image_size = int(image_size)
-        self.action_mode = action_mode
+        self.mode = mode
+        self.action_mode = mode.name
         self.max_linear_speed = float(max_linear_speed)
         self.max_angular_speed = float(max_angular_speed)
         self.dt, self.substeps = float(dt), int(substeps)
@@ -287,14 +291,13 @@ class TwoRoomsEnv(gym.Env):
     def data_meta(self):
         """The `jepa_ros` metadata of episodes recorded in this world (see episodes.py)."""
         holonomic = self.action_mode == 'holonomic'
-        return {'world': 'two_rooms', 'action_dim': 2, 'action_mode': self.action_mode,
-                'action_fields': ['linear.x', 'linear.y'] if holonomic
-                else ['linear.x', 'angular.z'],
+        return {'world': 'two_rooms', 'action_dim': self.mode.action_dim,
+                'action_mode': self.mode.name, 'action_fields': list(self.mode.fields),
                 'action_scale': [self.max_linear_speed] * 2 if holonomic
                 else [self.max_linear_speed, self.max_angular_speed],
                 'max_linear_speed': self.max_linear_speed,
                 'max_angular_speed': self.max_angular_speed,
-                'cmd_msgtype': 'geometry_msgs/msg/Twist', 'state_fields': ['x', 'y', 'yaw'],
+                'cmd_msgtype': self.mode.cmd_msgtype, 'state_fields': ['x', 'y', 'yaw'],
                 'dt': self.dt, 'image_size': self.image_size,
                 'success_distance': self.success_distance, 'push_prob': self.push_prob,
                 'push_scale': self.push_scale, 'door_block_prob': self.door_block_prob}

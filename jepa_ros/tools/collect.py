@@ -1,7 +1,8 @@
 """`jepa-ros collect`: record reward-free exploration episodes, one MCAP file each.
 
 No reward and no labels are recorded for learning: images, the commands that were sent
-(Twist, physical units) and ground-truth odometry (for evaluation probes only).
+(physical units; Twist, or TwistStamped for reach, as the world's action mode says:
+jepa_ros.core.action_modes) and ground-truth odometry (for evaluation probes only).
 """
 import os
 
@@ -23,8 +24,9 @@ def add_arguments(parser):
                         help='two_rooms: shove size (m/s, std dev)')
     parser.add_argument('--door-block-prob', type=float, default=0.0,
                         help='two_rooms: chance per episode that the door is blocked')
-    parser.add_argument('--action-mode', default='holonomic',
-                        help='two_rooms: holonomic or diff_drive')
+    from jepa_ros.core.action_modes import WORLD_MODES
+    parser.add_argument('--action-mode', default=WORLD_MODES['two_rooms'][0],
+                        help=f'two_rooms: {" or ".join(WORLD_MODES["two_rooms"])}')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace episode files that already exist')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
