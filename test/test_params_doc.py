@@ -37,3 +37,28 @@ def test_readme_parameter_reference_is_current():
     with open(params_doc.README) as f:
         readme = f.read()
     assert params_doc.readme_section(params_doc.reference()) in readme
+
+
+def test_owned_parameters_are_marked_where_they_are_documented():
+    """Every parameter the configurator owns is marked in the reference of its node, names
+    the configurator parameter to set instead, and is listed in README's ownership table."""
+    from jepa_ros.nodes.configurator import OWNED_KEYS
+    from jepa_ros.nodes.configurator import PARAMS as CONFIGURATOR_PARAMS
+    text = params_doc.reference()
+    sections = {s.split('`', 1)[0]: s for s in text.split('### `')[1:]}
+    with open(params_doc.README) as f:
+        readme = f.read()
+    ownership = readme.split('## Who owns which parameter', 1)[1].split('\n## ', 1)[0]
+    configurator = {p.name for p in CONFIGURATOR_PARAMS}
+    for role, keys in OWNED_KEYS.items():
+        for key, source in keys.items():
+            assert source in configurator, (role, key, source)
+            row = next(line for line in sections[role].splitlines()
+                       if line.startswith(f'| `{key}` |'))
+            assert '**owned by configurator**' in row, row
+            assert f'`{source}`' in row or f'/configurator {source}`' in row, row
+            assert f'`{key}`' in ownership and f'`{source}`' in ownership, (role, key)
+    # ... and nothing else is marked.
+    marked = sum(line.count('**owned by configurator**') for line in text.splitlines()
+                 if line.startswith('| `'))
+    assert marked == sum(len(k) for k in OWNED_KEYS.values())

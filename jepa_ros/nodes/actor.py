@@ -2,30 +2,42 @@
 
 At `control_rate` it picks the action of jepa/plan that covers "now" (plan stamp +
 step * step_dt), falls back to the Mode-1 actor network (actor checkpoint) when the plan
-is stale or absent, and publishes a Twist shaped by jepa_ros.core.command (speed and
-acceleration limits, never NaN). Zero command when the latent state is older than
-`watchdog_timeout` (perception dead), on ~/estop, when disabled, or with no goal.
+is stale or absent, and publishes a command shaped by jepa_ros.core.command (speed and
+acceleration limits, never NaN). The message type is the action mode's
+(jepa_ros.core.action_modes): Twist for the bases, TwistStamped (stamped now, frame
+`cmd_frame_id`) for the reach arm.
+
+Idle means silent: when there is nothing to execute (latent state older than
+`watchdog_timeout` because perception died, ~/estop, disabled, no goal, plan ended or
+stale without a Mode-1 policy) the actor publishes ONE zero command and then nothing until
+it has something to execute again, so it does not fight teleop or a twist_mux on a real
+robot. `publish_when_idle` brings back a zero command every control tick (a heartbeat).
 """
 import threading
 import time
 
 import numpy as np
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode
 from std_srvs.srv import SetBool
 
+from jepa_ros.core import action_modes
 from jepa_ros.core import command as cmdlib
 from jepa_ros.nodes import common
+from jepa_ros.nodes.configurator import OWNED_KEYS
 from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, release,
                                            resolve_path, run_lifecycle_node)
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
                      'world model checkpoint: action scales and action mode come from its '
-                     'config', read_only=True),
+                     'config; a relative path is looked up in the working directory, then in '
+                     'the jepa_ros share dir (the checkout or install/share/jepa_ros)',
+                     read_only=True),
     common.ParamSpec('actor_checkpoint', '', 'Mode-1 actor checkpoint ("" = no Mode-1 '
-                     'policy: stale plan -> zero command)', read_only=True),
+                     'policy: stale plan -> zero command); relative paths as for checkpoint',
+                     read_only=True),
     common.ParamSpec('device', 'cpu', 'torch device of the Mode-1 policy',
                      choices=['cpu', 'cuda'], read_only=True),
     common.ParamSpec('mode', 'mode2', 'mode2: execute plans (Mode-1 as fallback); mode1: '
@@ -50,18 +62,26 @@ PARAMS = [
     common.ParamSpec('max_angular_accel', 6.0, 'limit on the change of angular velocity '
                      '(rad/s^2)', min=0.0, max=200.0),
     common.ParamSpec('action_mode', '', 'override the checkpoint action mode ("" = from the '
-                     'checkpoint)', choices=['', 'holonomic', 'diff_drive', 'reach'],
-                     read_only=True),
+                     'checkpoint); it sets the command type: Twist, or TwistStamped for reach',
+                     choices=['', *action_modes.ACTION_MODES], read_only=True),
+    common.ParamSpec('publish_when_idle', False, 'true: publish a zero command every control '
+                     'tick while there is nothing to execute (heartbeat); false: one zero '
+                     'command when going idle, then silence (leaves cmd_vel to teleop / a '
+                     'twist_mux)'),
+    common.ParamSpec('cmd_frame_id', 'base_link', 'header.frame_id of TwistStamped commands '
+                     '(action modes whose command is stamped, e.g. reach)'),
     common.ParamSpec('autostart', True, 'configure and activate on start (own process)',
                      read_only=True),
 ]
 
 
 def read_action_config(path):
-    """(action_scale list, action_mode, latent_dim) from a world model checkpoint config."""
+    """(action_scale list, canonical action_mode, latent_dim) from a world model checkpoint
+    config (legacy mode names such as 'ee_velocity' read as their canonical name)."""
     from jepa_ros.core.checkpoint import read_checkpoint
     cfg = read_checkpoint(resolve_path(path))['config']
-    return ([float(x) for x in cfg['action_scale']], str(cfg.get('action_mode', 'holonomic')),
+    return ([float(x) for x in cfg['action_scale']],
+            action_modes.canonical(str(cfg.get('action_mode', 'holonomic'))),
             int(cfg['latent_dim']))
 
 
@@ -70,7 +90,10 @@ class ActorNode(LifecycleNode):
         """action_config=(scale, mode, latent_dim) and policy=callable(z, g) may be handed in
         (bringup, tests) instead of being read from the checkpoints."""
         super().__init__('actor', **kwargs)
-        self.p = common.declare_params(self, PARAMS, self._on_params)
+        # `mode` is the configurator's (OWNED_KEYS): refused for `ros2 param set` while it is up.
+        # _on_params runs after a set (timer, limits): validation is the specs' ranges.
+        self.p = common.declare_params(self, PARAMS, on_applied=self._on_params,
+                                       owned=OWNED_KEYS['actor'])
         self._given_cfg, self._given_policy = action_config, policy
         self.policy = None
         self.lock = threading.Lock()
@@ -89,7 +112,11 @@ class ActorNode(LifecycleNode):
         self.timer = None
         self.subs = []
         self.cmd_pub = None
-        self.counts = {'ticks': 0, 'plan': 0, 'mode1': 0, 'stop': 0, 'rejected_plans': 0}
+        self.mode = None                     # ActionMode (from the checkpoint), on configure
+        # True once the zero command of going idle went out: idle ticks stay silent.
+        self.idle_sent = False
+        self.counts = {'ticks': 0, 'plan': 0, 'mode1': 0, 'stop': 0, 'rejected_plans': 0,
+                       'published': 0}
         self.last_reason = ''
         self.diag = common.Diagnostics(self)
         self.diag.status(3, 'unconfigured')
@@ -114,13 +141,18 @@ class ActorNode(LifecycleNode):
             self.plan = None  # a held robot does not resume an old plan
 
     def _on_estop(self, req, resp):
-        self.estop = bool(req.data)
+        # Under the tick lock: no tick sees the e-stop before its zero command went out
+        # (that would send two), and the stopped ticks after it stay silent.
+        with self.tick_lock:
+            self.estop = bool(req.data)
+            if self.estop and self.cmd_pub is not None:
+                with self.lock:
+                    out = self.shaper.stop()
+                self._publish(out)
+                self.idle_sent = True
         resp.success = True
         resp.message = 'estop engaged: zero command' if self.estop else 'estop released'
         self.get_logger().warning(resp.message)
-        if self.estop and self.cmd_pub is not None:
-            with self.lock:
-                self.cmd_pub.publish(self._twist(self.shaper.stop()))
         return resp
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -131,9 +163,10 @@ class ActorNode(LifecycleNode):
             else:
                 scale, mode, d = read_action_config(self.p['checkpoint'])
             self.action_scale = list(scale)
-            self.action_mode = self.p['action_mode'] or mode
+            self.mode = action_modes.get(self.p['action_mode'] or mode)
+            self.action_mode = self.mode.name
             self.latent_dim = int(d)
-            cmdlib.action_to_twist(np.zeros(len(scale)), scale, self.action_mode)  # check
+            cmdlib.action_to_twist(np.zeros(len(scale)), scale, self.mode)  # check
             self.policy = self._given_policy
             if self.policy is None and self.p['actor_checkpoint']:
                 self.policy = self._load_policy(self.p['actor_checkpoint'])
@@ -141,7 +174,13 @@ class ActorNode(LifecycleNode):
             self.get_logger().error(f'cannot configure: {exc}')
             self.diag.status(2, f'configure: {exc}')
             return FAILURE
-        self.cmd_pub = self.create_lifecycle_publisher(Twist, 'cmd_vel', 10)
+        # The command type is the action mode's: whoever drives the robot (sim_bridge,
+        # a robot driver) subscribes the type its mode says.
+        self.cmd_pub = self.create_lifecycle_publisher(
+            TwistStamped if self.mode.stamped else Twist, 'cmd_vel', 10)
+        self.get_logger().info(f'action mode {self.mode.name}: {self.mode.cmd_msgtype} on '
+                               f'cmd_vel, fields {list(self.mode.fields)}, scales '
+                               f'{self.action_scale}')
         self.diag.status(0, 'configured')
         return SUCCESS
 
@@ -176,6 +215,7 @@ class ActorNode(LifecycleNode):
         ]
         self.shaper.reset()
         self.last_tick = None
+        self.idle_sent = False  # the first idle tick sends the one zero command
         self.timer = self.create_timer(1.0 / self.p['control_rate'], self._tick,
                                        callback_group=self.group)
         self.diag.status(0, 'active')
@@ -183,7 +223,11 @@ class ActorNode(LifecycleNode):
 
     def on_deactivate(self, state):
         if self.cmd_pub is not None:  # leave the robot stopped
-            self.cmd_pub.publish(self._twist(self.shaper.stop()))
+            with self.tick_lock:
+                with self.lock:
+                    out = self.shaper.stop()
+                self._publish(out)
+                self.idle_sent = True
         release(self, subscriptions=self.subs, timers=[self.timer])
         self.subs, self.timer = [], None
         self.diag.status(1, 'inactive')
@@ -275,18 +319,22 @@ class ActorNode(LifecycleNode):
         dt = 0.0 if self.last_tick is None else now_mono - self.last_tick
         self.last_tick = now_mono
         src, reason, action = self.decide(now_mono, self._now())
+        idle = src == cmdlib.SOURCE_STOP or action is None
         with self.lock:
-            if src == cmdlib.SOURCE_STOP or action is None:
+            if idle:
                 out = self.shaper.stop()
             else:
                 try:
-                    target = cmdlib.action_to_twist(action, self.action_scale,
-                                                    self.action_mode)
+                    target = cmdlib.action_to_twist(action, self.action_scale, self.mode)
                 except ValueError as exc:
                     self.log.warn('shape', f'bad action: {exc}')
                     target = np.zeros(6)
                 out = self.shaper.shape(target, dt)
-        self.cmd_pub.publish(self._twist(out))
+        # Idle: the zero command goes out once (the robot stops now), then cmd_vel is left
+        # to others; with publish_when_idle it repeats every tick.
+        if not idle or not self.idle_sent or self.p['publish_when_idle']:
+            self._publish(out)
+        self.idle_sent = idle
         self.counts['ticks'] += 1
         self.counts[src] += 1
         for k, v in self.counts.items():
@@ -294,6 +342,7 @@ class ActorNode(LifecycleNode):
         self.diag.set('source', src)
         self.diag.set('reason', reason)
         self.diag.set('sanitised', self.shaper.sanitised)
+        self.diag.set('idle_silent', idle and not self.p['publish_when_idle'])
         self.diag.status(0 if src != cmdlib.SOURCE_STOP else 1, f'{src}: {reason}')
         if reason != self.last_reason:
             # A change of source (perception stale, planner dead -> Mode-1, back to plans)
@@ -302,12 +351,21 @@ class ActorNode(LifecycleNode):
             self.last_reason = reason
             self.diag.publish()
 
-    @staticmethod
-    def _twist(v):
+    def _publish(self, v):
+        """Publish the 6-vector command `v` as the action mode's message type."""
+        self.cmd_pub.publish(self._command(v))
+        self.counts['published'] += 1
+
+    def _command(self, v):
         t = Twist()
         t.linear.x, t.linear.y, t.linear.z = float(v[0]), float(v[1]), float(v[2])
         t.angular.x, t.angular.y, t.angular.z = float(v[3]), float(v[4]), float(v[5])
-        return t
+        if self.mode is None or not self.mode.stamped:
+            return t
+        msg = TwistStamped(twist=t)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.p['cmd_frame_id']
+        return msg
 
 
 def main(args=None):

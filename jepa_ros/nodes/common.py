@@ -7,6 +7,7 @@ again in an on-set callback that gives a reason when it refuses.
 """
 from dataclasses import dataclass, field
 import math
+import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
@@ -78,11 +79,19 @@ class ParamSpec:
         return None
 
 
-def declare_params(node, specs, on_change=None):
-    """Declare `specs` on `node`; validate every later set; call on_change(name->value).
+def declare_params(node, specs, on_change=None, on_applied=None, owned=None):
+    """Declare `specs` on `node`; validate every later set; return a dict name -> value.
 
-    Returns a dict name -> current value. `on_change` is called after a set was
-    accepted, with only the changed parameters, so a node applies them live.
+    A set runs in two steps, as rclpy splits them:
+    * decide (on-set callback): ownership (see `owned`), range/type/choices of the spec,
+      then `on_change(changed)`, the node's own check, which raises ValueError to refuse.
+      Nothing may change here: a later check can still refuse the set.
+    * apply (post-set callback, only once the values are stored): the returned dict is
+      updated, then `on_applied(changed)` does the side effects (new timers, rebuilds).
+    Both get only the parameters of `specs` that the set changes.
+
+    `owned` (name -> the owner's parameter that sets it) makes those parameters owned by
+    another node: see ParameterOwnership.
     """
     by_name = {s.name: s for s in specs}
     for s in specs:
@@ -92,8 +101,13 @@ def declare_params(node, specs, on_change=None):
         reason = s.validate(values[s.name])
         if reason:
             raise ValueError(f'bad parameter from the parameter file: {reason}')
+    ownership = ParameterOwnership(node, owned) if owned else None
 
     def _on_set(params):
+        if ownership is not None:
+            reason = ownership.refusal(params)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
         changed = {}
         for p in params:
             spec = by_name.get(p.name)
@@ -104,29 +118,135 @@ def declare_params(node, specs, on_change=None):
                 return SetParametersResult(successful=False, reason=reason)
             changed[p.name] = p.value
         if on_change and changed:
-            # The node's own check comes first: a refused set must leave `values` untouched.
             try:
                 on_change(changed)
             except ValueError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
-        values.update(changed)
         return SetParametersResult(successful=True)
 
+    def _after_set(params):
+        changed = {p.name: p.value for p in params if p.name in by_name}
+        if not changed:
+            return
+        values.update(changed)
+        if on_applied:
+            try:
+                on_applied(changed)
+            except Exception as exc:  # the value is set; a failed side effect is logged
+                node.get_logger().error(f'applying {changed} failed: {exc!r}')
+
     node.add_on_set_parameters_callback(_on_set)
+    node.add_post_set_parameters_callback(_after_set)
     return values
 
 
-def params_markdown(node_name, specs):
+OWNED_PARAMETERS_SERVICE = 'set_owned_parameters'
+
+
+def _cli_value(value):
+    """`value` as `ros2 param set` reads it (YAML)."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return str(value)
+
+
+class ParameterOwnership:
+    """Parameters of a node that another node, their owner, sets (the configurator owns
+    world_model's planner, horizon, ... and the actor's mode).
+
+    The owner sets them through this node's `~/set_owned_parameters`
+    (rcl_interfaces/srv/SetParameters); they are applied through the node's own parameter
+    machinery, so the same checks refuse bad values and `ros2 param get` shows them.
+    While an owner is in the graph (a node with a client on that service), setting an owned
+    parameter through the ordinary parameter services (`ros2 param set`) is refused with a
+    reason that names the owner and the command to use there: the owner would put its own
+    value back on its next check, so a set that looked successful would not stay. With no
+    owner (the node run alone, tests) they are ordinary parameters.
+    """
+
+    def __init__(self, node, owned):
+        from rcl_interfaces.srv import SetParameters
+        self.node = node
+        self.owned = dict(owned)     # parameter -> the owner's parameter that sets it
+        self._from_owner = threading.local()
+        self.service = node.create_service(SetParameters, f'~/{OWNED_PARAMETERS_SERVICE}',
+                                           self._on_owner_set)
+        self.service_name = node.resolve_service_name(f'~/{OWNED_PARAMETERS_SERVICE}')
+
+    def owner(self):
+        """Fully qualified name of the node that owns these parameters now, or None."""
+        name = self.service_name
+        try:
+            if self.node.count_clients(name) == 0:
+                return None
+            for node_name, ns in self.node.get_node_names_and_namespaces():
+                clients = self.node.get_client_names_and_types_by_node(node_name, ns)
+                if any(c == name for c, _ in clients):
+                    return ns.rstrip('/') + '/' + node_name
+        except Exception:  # the graph changed while we looked (a node left)
+            pass
+        return f'the node with a client on {name}'   # listed in the graph a moment later
+
+    def refusal(self, params):
+        """The reason an ordinary set of `params` is refused, or None when it is not."""
+        if getattr(self._from_owner, 'active', False):
+            return None
+        mine = [p for p in params if p.name in self.owned]
+        if not mine:
+            return None
+        owner = self.owner()
+        if owner is None:
+            return None
+        p = mine[0]
+        source = self.owned[p.name]
+        if source == p.name:
+            return (f'{p.name} is owned by {owner}, which would put its own value back; '
+                    f'set it there: ros2 param set {owner} {source} {_cli_value(p.value)}')
+        return (f'{p.name} is owned by {owner}, which sets it from its {source} and would '
+                f'put its own value back; set that there: '
+                f'ros2 param set {owner} {source} <value>')
+
+    def _on_owner_set(self, request, response):
+        from rclpy.exceptions import ParameterNotDeclaredException
+        from rclpy.parameter import Parameter
+        for msg in request.parameters:
+            if msg.name not in self.owned:
+                response.results.append(SetParametersResult(
+                    successful=False, reason=f'{msg.name} is not an owned parameter of '
+                    f'{self.node.get_fully_qualified_name()}: set it with ~/set_parameters'))
+                continue
+            self._from_owner.active = True
+            try:
+                result = self.node.set_parameters_atomically(
+                    [Parameter.from_parameter_msg(msg)])
+            except ParameterNotDeclaredException as exc:
+                result = SetParametersResult(successful=False, reason=str(exc))
+            finally:
+                self._from_owner.active = False
+            response.results.append(result)
+        return response
+
+
+def params_markdown(node_name, specs, owned=None, owner='configurator'):
+    """Markdown table of `specs`; parameters in `owned` (name -> the owner's parameter)
+    say where to set them instead."""
+    owned = owned or {}
     rows = [f'### `{node_name}`', '', '| parameter | default | range | description |',
             '|---|---|---|---|']
     for s in specs:
+        description = s.description
+        if s.name in owned:
+            source = owned[s.name]
+            where = (f'`ros2 param set /{owner} {source}`' if source == s.name
+                     else f'follows `/{owner}` `{source}`')
+            description = f'**owned by {owner}**: {where}. {description}'
         if s.choices:
             rng = ' / '.join(f'`{c}`' for c in s.choices)
         elif s.min is not None or s.max is not None:
             rng = f'[{s.min}, {s.max}]'
         else:
             rng = ''
-        rows.append(f'| `{s.name}` | `{s.default!r}` | {rng} | {s.description} |')
+        rows.append(f'| `{s.name}` | `{s.default!r}` | {rng} | {description} |')
     return '\n'.join(rows) + '\n'
 
 

@@ -5,9 +5,11 @@ horizon (the paper's configurator module).
   then reports energy = mean squared distance between jepa/state and jepa/goal_state as
   feedback; succeeds when energy < success_energy (or the simulator says the goal is
   reached), aborts on timeout; cancel holds the robot; a new goal preempts the running one.
-* Owns `mode`, `horizon`, `planner` and cost weights: pushes them to world_model / actor
-  through their parameter services, and re-pushes whenever a node's values differ (e.g. after
-  a restart), checked every `sync_period_s`.
+* Owns `mode`, `horizon`, `planner`, `budget_s` and cost weights (OWNED_KEYS): sets them on
+  world_model / actor through their `~/set_owned_parameters` service, and again whenever a
+  node's values differ (e.g. after a restart), checked every `sync_period_s`. While it is up,
+  those nodes refuse `ros2 param set` of these keys with a reason that says to set them here
+  (common.ParameterOwnership); set here, they reach the node at once and stay.
 * Repeated planner deadline misses (Plan.compute_ms over the budget) switch to Mode-1;
   the switch is logged, shown in /diagnostics (mode, mode_reason) and in the message of the
   goal that was running.
@@ -23,6 +25,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
+from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
@@ -69,6 +72,25 @@ WORLD_MODEL_KEYS = ['planner', 'horizon', 'budget_s', 'cost.goal.weight',
                     'cost.critic.weight']
 PENDING_TIMEOUT_S = 3.0   # a parameter call unanswered this long is dropped and retried
 ACTOR_KEYS = ['mode']
+# The one definition of what the configurator owns: node role -> parameter of that node ->
+# the configurator parameter it follows. The configurator sets exactly these; world_model
+# and actor refuse ordinary sets of them while a configurator is up; `jepa-ros params` and
+# the README mark them.
+OWNED_KEYS = {
+    'world_model': {**{k: k for k in WORLD_MODEL_KEYS}, 'planning': 'mode'},
+    'actor': {k: k for k in ACTOR_KEYS},
+}
+# Owned parameters whose value is derived from the configurator parameter they follow.
+DERIVED = {
+    # Mode-1 acts without plans: pause the planner so the reactive path has the CPU.
+    'planning': lambda mode: mode != 'mode1',
+}
+
+
+def owned_values(target, p):
+    """The values the configurator with parameters `p` sets on `target`'s owned keys."""
+    return {key: p[source] if key == source else DERIVED[key](p[source])
+            for key, source in OWNED_KEYS[target].items()}
 
 
 def latent_energy(state, goal):
@@ -85,7 +107,7 @@ class ConfiguratorNode(Node):
         from jepa_ros_interfaces.action import ReachGoal
         from jepa_ros_interfaces.msg import LatentState, Plan
         from jepa_ros_interfaces.srv import SetMode
-        self.p = common.declare_params(self, PARAMS, self._on_params)
+        self.p = common.declare_params(self, PARAMS, on_applied=self._on_params)
         self.cb = ReentrantCallbackGroup()
         self.sync_group = MutuallyExclusiveCallbackGroup()
         self.lock = threading.Lock()
@@ -108,11 +130,16 @@ class ConfiguratorNode(Node):
                                              callback_group=self.cb)
         self.status_cli = self.create_client(Trigger, f'/{sim}/goal_status',
                                              callback_group=self.cb)
-        self.param_clients = {
-            'world_model': AsyncParameterClient(self, self.p['world_model_node']),
-            'actor': AsyncParameterClient(self, self.p['actor_node']),
-        }
+        targets = {'world_model': self.p['world_model_node'], 'actor': self.p['actor_node']}
+        # Read through the ordinary parameter services; set through the owned channel, which
+        # the targets accept from their owner only (a client on it is what makes us the owner).
+        self.param_clients = {t: AsyncParameterClient(self, n) for t, n in targets.items()}
+        self.owned_clients = {
+            t: self.create_client(SetParameters, f'{n}/{common.OWNED_PARAMETERS_SERVICE}',
+                                  callback_group=self.cb)
+            for t, n in targets.items()}
         self.pending = {}
+        self.sync_checks = {t: 0 for t in targets}   # completed checks (read, compare, push)
         self.action = ActionServer(self, ReachGoal, 'reach_goal', self._execute,
                                    goal_callback=self._on_goal_request,
                                    handle_accepted_callback=self._on_accepted,
@@ -126,19 +153,18 @@ class ConfiguratorNode(Node):
 
     # ---- parameters and pushing -------------------------------------------------------
     def _on_params(self, changed):
-        self.p.update(changed)  # accepted (nothing here refuses): sync() pushes the new values
+        # After the set (self.p holds the new values): push them now, not at the next check.
         if 'mode' in changed:
             self.mode_reason = 'set by parameter'
             self.misses = 0
+        if 'sync_period_s' in changed:
+            self.destroy_timer(self.sync_timer)
+            self.sync_timer = self.create_timer(self.p['sync_period_s'], self.sync,
+                                                callback_group=self.sync_group)
         self.sync()
 
     def _wanted(self, target):
-        keys = WORLD_MODEL_KEYS if target == 'world_model' else ACTOR_KEYS
-        wanted = {k: self.p[k] for k in keys}
-        if target == 'world_model':
-            # Mode-1 acts without plans: pause the planner so the reactive path has the CPU.
-            wanted['planning'] = self.p['mode'] != 'mode1'
-        return wanted
+        return owned_values(target, self.p)
 
     def sync(self):
         """Compare managed parameters of each target with ours; push the differences.
@@ -153,7 +179,8 @@ class ConfiguratorNode(Node):
                 if since is not None and now - since < PENDING_TIMEOUT_S:
                     continue
                 self.pending.pop(target, None)
-                if not client.services_are_ready():
+                if not (client.services_are_ready()
+                        and self.owned_clients[target].service_is_ready()):
                     continue
                 want = self._wanted(target)
                 self.pending[target] = now
@@ -166,6 +193,7 @@ class ConfiguratorNode(Node):
 
     def _release(self, target, token):
         with self.sync_lock:
+            self.sync_checks[target] += 1
             if self.pending.get(target) == token:
                 self.pending.pop(target, None)
 
@@ -175,12 +203,15 @@ class ConfiguratorNode(Node):
             have = {k: parameter_value_to_python(v) for k, v in zip(want, values)}
         except Exception:
             have = {}
+        # Compared with our values now: a set here while the read was in flight wins.
+        want = self._wanted(target)
         diff = {k: v for k, v in want.items() if have.get(k) != v}
         if not diff:
             self._release(target, token)
             return
-        params = [Parameter(k, value=v) for k, v in diff.items()]
-        sfut = self.param_clients[target].set_parameters(params)
+        request = SetParameters.Request(
+            parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in diff.items()])
+        sfut = self.owned_clients[target].call_async(request)
 
         def done(f):
             self._release(target, token)

@@ -19,7 +19,9 @@ from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, rel
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
-                     'world model checkpoint (path, or relative to the repo/share dir)',
+                     'world model checkpoint; a relative path is looked up in the working '
+                     'directory, then in the jepa_ros share dir (the checkout or '
+                     'install/share/jepa_ros)',
                      read_only=True),
     common.ParamSpec('device', 'cpu', 'torch device for the encoder', choices=['cpu', 'cuda'],
                      read_only=True),

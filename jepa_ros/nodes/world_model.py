@@ -20,6 +20,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode
 
 from jepa_ros.nodes import common
+from jepa_ros.nodes.configurator import OWNED_KEYS
 from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, release,
                                            run_lifecycle_node)
 from jepa_ros.nodes.perception import load_world_model
@@ -29,11 +30,13 @@ COST_TERMS = ['goal', 'action_magnitude', 'action_smoothness', 'critic']
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
-                     'world model checkpoint (path, or relative to the repo/share dir)',
+                     'world model checkpoint; a relative path is looked up in the working '
+                     'directory, then in the jepa_ros share dir (the checkout or '
+                     'install/share/jepa_ros)',
                      read_only=True),
     common.ParamSpec('critic_checkpoint', '', 'trainable critic checkpoint (kind critic) '
                      'for the terminal cost term ("" = no critic; cost.critic.weight must '
-                     'then stay 0)', read_only=True),
+                     'then stay 0); relative paths as for checkpoint', read_only=True),
     common.ParamSpec('device', 'cpu', 'torch device', choices=['cpu', 'cuda'],
                      read_only=True),
     common.ParamSpec('planner', 'mppi', 'Mode-2 planner', choices=PLANNER_CHOICES),
@@ -130,7 +133,10 @@ class WorldModelNode(LifecycleNode):
     def __init__(self, model=None, critic=None, **kwargs):
         """model / critic may be handed in (bringup, tests) instead of the checkpoints."""
         super().__init__('world_model', **kwargs)
-        self.p = common.declare_params(self, PARAMS, self._on_params)
+        # Planner, horizon, budget, cost weights and `planning` are the configurator's
+        # (OWNED_KEYS): it sets them here; `ros2 param set` of them is refused while it is up.
+        self.p = common.declare_params(self, PARAMS, self._check_params, self._apply_params,
+                                       owned=OWNED_KEYS['world_model'])
         self._given_model = model
         self._given_critic = critic
         self.model = None
@@ -157,11 +163,9 @@ class WorldModelNode(LifecycleNode):
         self.diag.status(3, 'unconfigured')
 
     # ---- parameters -------------------------------------------------------------------
-    def _on_params(self, changed):
-        # declare_params stores the new values only after this returns without ValueError.
-        self._apply_params(changed)
-
-    def _apply_params(self, changed):
+    def _check_params(self, changed):
+        """Refuse (ValueError) a combination the planner or cost would not accept; changes
+        nothing (the set may still be refused)."""
         trial = dict(self.p)
         trial.update(changed)
         if self.model is not None and set(changed) & {'planner', 'horizon', 'samples',
@@ -170,6 +174,10 @@ class WorldModelNode(LifecycleNode):
             from jepa_ros.core.planners import make_planner
             make_planner(trial['planner'], self.model, **planner_config(trial, self.model))
         make_cost(trial, self.critic)  # raises ValueError on a bad combination
+
+    def _apply_params(self, changed):
+        """After a set (self.p holds the new values): the next plan rebuilds planner and
+        cost; a new plan_rate gets a new timer."""
         with self.lock:
             self.rebuild = True
             if 'horizon' in changed or 'planner' in changed:
