@@ -7,55 +7,29 @@ The camera topic and the command topic are remapped to the robot's; lifecycle no
 configure and activate themselves (autostart parameter). Same description as
 `jepa-ros bringup --robot --multiprocess`.
 """
-import os
-
-import yaml
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import LifecycleNode, Node
 
-from jepa_ros.share import share_dir
-
-TARGET = 'robot'
+from jepa_ros.nodes.graph import launch_nodes
 
 
 def _nodes(context):
-    share = share_dir()  # install/share/jepa_ros (ament index), or the checkout
-    config = os.path.join(share, 'config')
-    with open(os.path.join(config, 'stack.yaml')) as f:
-        stack = yaml.safe_load(f)
-    world = LaunchConfiguration('world').perform(context)
-    camera = LaunchConfiguration('camera').perform(context)
-    cmd_vel = LaunchConfiguration('cmd_vel').perform(context)
-    out = []
-    for spec in stack['nodes']:
-        if TARGET not in spec.get('targets', ['sim', 'robot']):
-            continue
-        params = []
-        pfile = os.path.join(config, spec.get('params') or '')
-        if spec.get('params') and os.path.exists(pfile):
-            params.append(pfile)
-        params.append(dict(((stack.get('worlds') or {}).get(world) or {}).get(spec['name'])
-                           or {}))
-        remaps = dict(spec.get('remappings') or {})
-        remaps['camera/image_raw'] = camera
-        remaps['cmd_vel'] = cmd_vel
-        kind = LifecycleNode if spec.get('lifecycle') else Node
-        kw = {'namespace': ''} if spec.get('lifecycle') else {}
-        out.append(kind(package='jepa_ros', executable=spec['executable'],
-                        name=spec['name'], parameters=params,
-                        remappings=list(remaps.items()), output='screen', **kw))
-    return out
+    def arg(name):
+        return LaunchConfiguration(name).perform(context)
+    return launch_nodes('robot', arg('world'), remap={'camera/image_raw': arg('camera'),
+                                                       'cmd_vel': arg('cmd_vel')})
 
 
 def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument('world', default_value='two_rooms',
-                              description='world whose checkpoint to load'),
+                              description='world whose checkpoints to load '
+                                          '(config/stack.yaml worlds)'),
         DeclareLaunchArgument('camera', default_value='camera/image_raw',
                               description='the robot camera topic (sensor_msgs/Image)'),
         DeclareLaunchArgument('cmd_vel', default_value='cmd_vel',
-                              description='the robot velocity command topic (Twist)'),
+                              description='the robot velocity command topic (Twist, or '
+                                          'TwistStamped for reach)'),
         OpaqueFunction(function=_nodes),
     ])

@@ -7,6 +7,7 @@ again in an on-set callback that gives a reason when it refuses.
 """
 from dataclasses import dataclass, field
 import math
+import signal
 import threading
 import time
 from typing import Any, Callable, Optional, Sequence
@@ -546,6 +547,11 @@ def run_node(node_cls, args=None, threads=1, on_ready=None):
         if rclpy.ok():
             raise
     finally:
+        # Shutting down: Ctrl-C in a terminal reaches a node twice (from the tty and again
+        # from ros2 launch); the second must not interrupt the teardown, where memory
+        # closes its recording. ros2 launch still escalates to SIGTERM if this hangs.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         if executor is not None:
             drain_executor(executor)
         if node is not None:

@@ -81,6 +81,38 @@ def select_nodes(stack, target='sim', only=None, skip=()):
     return out
 
 
+def world_overrides(stack, world):
+    """{node: {param: value}} of `world` in the stack description; ValueError naming the
+    known worlds for any other name (a typo must not start the default world)."""
+    worlds = stack.get('worlds') or {}
+    if world not in worlds:
+        raise ValueError(f'unknown world {world!r}; stack.yaml knows {sorted(worlds)}')
+    return worlds[world] or {}
+
+
+def launch_nodes(target, world, remap=None, stack_file=STACK_FILE):
+    """launch_ros Node / LifecycleNode actions of `target` ('sim' or 'robot') in `world`:
+    the same parameter files, world overrides and remappings as start_graph. For the
+    launch files (launch_ros is imported here, not at module load: the in-process graph
+    runs without it)."""
+    from launch_ros.actions import LifecycleNode, Node
+    stack = load_stack(stack_file)
+    per_node = world_overrides(stack, world)
+    out = []
+    for spec in select_nodes(stack, target):
+        params = []
+        if spec.get('params') and os.path.exists(os.path.join(CONFIG_DIR, spec['params'])):
+            params.append(os.path.join(CONFIG_DIR, spec['params']))
+        params.append(dict(per_node.get(spec['name']) or {}))
+        remaps = dict(spec.get('remappings') or {})
+        remaps.update(remap or {})
+        kind, kw = (LifecycleNode, {'namespace': ''}) if spec.get('lifecycle') else (Node, {})
+        out.append(kind(package='jepa_ros', executable=spec['executable'],
+                        name=spec['name'], parameters=params,
+                        remappings=list(remaps.items()), output='screen', **kw))
+    return out
+
+
 def node_params(name, world=None, stack=None, config_dir=CONFIG_DIR):
     """The parameters node `name` starts with in `world`: its parameter file's
     ros__parameters, then the world's overrides from the stack description (what
@@ -251,9 +283,8 @@ def start_graph(world='two_rooms', multiprocess=False, target='sim', only=None, 
     node_kwargs (in-process only): extra constructor kwargs per node (e.g. model=...).
     """
     stack = load_stack(stack_file)
-    if world is not None and world not in (stack.get('worlds') or {}):
-        raise ValueError(f'unknown world {world!r}; stack.yaml knows '
-                         f'{sorted(stack.get("worlds") or {})}')
+    if world is not None:
+        world_overrides(stack, world)  # an unknown world is an error, not two_rooms
     specs = select_nodes(stack, target, only, skip)
     check_node_names(stack, overrides, 'node(s) in overrides')
     if multiprocess:

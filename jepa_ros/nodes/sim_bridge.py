@@ -119,7 +119,9 @@ class SimStepper:
         self.scales = self._scales()
         self.cmd_timeout = float(cmd_timeout)
         self.tolerance = float(over_range_tolerance)
-        self.rng = np.random.default_rng(seed)
+        # Goals get a stream of their own: default_rng(seed) is the stream env.reset(seed)
+        # draws the start from, so the first reach goal was the start itself.
+        self.rng = np.random.default_rng([int(seed), 1])
         self.seed = int(seed)
         self.zero = np.zeros(self.action_dim, dtype=np.float32)
         self.action = self.zero.copy()      # normalised action applied at the next step
@@ -279,11 +281,10 @@ class SimStepper:
                 else:
                     distance = float(np.linalg.norm(state[:len(self.goal_state)] -
                                                     self.goal_state))
-                if 'success' in self.info:
-                    reached = bool(self.info['success'])
-                else:
-                    tol = float(_env_attr(env, ('success_distance', 'goal_tolerance'), 0.2))
-                    reached = distance < tol
+                # From the distance now, not the last step's info: right after a new goal
+                # that info still judges the previous one.
+                tol = float(_env_attr(env, ('success_distance', 'goal_tolerance'), 0.2))
+                reached = distance < tol
             return {'has_goal': has_goal, 'reached': reached, 'distance': distance,
                     'state': None if state is None else state.tolist(),
                     'goal_state': None if not has_goal else self.goal_state.tolist(),
