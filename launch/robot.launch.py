@@ -18,7 +18,8 @@ def _nodes(context):
     def arg(name):
         return LaunchConfiguration(name).perform(context)
     return launch_nodes('robot', arg('world'), remap={'camera/image_raw': arg('camera'),
-                                                       'cmd_vel': arg('cmd_vel')})
+                                                       'cmd_vel': arg('cmd_vel')},
+                        params_file=arg('params_file'))
 
 
 def generate_launch_description():
@@ -31,5 +32,8 @@ def generate_launch_description():
         DeclareLaunchArgument('cmd_vel', default_value='cmd_vel',
                               description='the robot velocity command topic (Twist, or '
                                           'TwistStamped for reach)'),
+        DeclareLaunchArgument('params_file', default_value='',
+                              description='YAML of ros__parameters per node (your own '
+                                          'checkpoints, limits) applied over the defaults'),
         OpaqueFunction(function=_nodes),
     ])

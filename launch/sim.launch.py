@@ -14,12 +14,17 @@ from jepa_ros.nodes.graph import launch_nodes
 
 
 def _nodes(context):
-    return launch_nodes('sim', LaunchConfiguration('world').perform(context))
+    def arg(name):
+        return LaunchConfiguration(name).perform(context)
+    return launch_nodes('sim', arg('world'), params_file=arg('params_file'))
 
 
 def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument('world', default_value='two_rooms',
                               description='two_rooms or reach (config/stack.yaml worlds)'),
+        DeclareLaunchArgument('params_file', default_value='',
+                              description='YAML of ros__parameters per node (your own '
+                                          'checkpoints, limits) applied over the defaults'),
         OpaqueFunction(function=_nodes),
     ])

@@ -1,6 +1,7 @@
 """`ros2 launch jepa_ros robot.launch.py camera:=/stand_in/image_raw cmd_vel:=/stand_in/cmd_vel`
 as on a robot, from the colcon install (no --symlink-install), no simulator in the graph:
 
+* a user's params_file (actor max_linear_speed) overrides the shipped parameters;
 * a stand-in robot in this test (a jepa_ros.sim two_rooms world stepped by the commands it
   receives, publishing its camera frames at 10 Hz) is the only camera, on the remapped
   topic; a goal image (rendered by the same world) goes in the ReachGoal goal;
@@ -11,6 +12,7 @@ as on a robot, from the colcon install (no --symlink-install), no simulator in t
   left.
 """
 import math
+import os
 import time
 
 import numpy as np
@@ -27,6 +29,7 @@ STEP_S = 0.1             # the stand-in robot's control step = the world model's
 CMD_TIMEOUT_S = 0.5      # older commands: the stand-in robot stops (as sim_bridge does)
 GOAL_TIMEOUT_S = 30.0
 SEED = 3
+USER_MAX_LINEAR = 0.8  # m/s, set by the test's params_file (the shipped value is 1.5)
 
 
 class StandInRobot:
@@ -76,7 +79,12 @@ class StandInRobot:
 @pytest.fixture(scope='module')
 def stack(colcon_ws, tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp('launch_robot'))
-    with ls.running(colcon_ws, ARGS, 'robot', run_dir) as (launch, client):
+    # A user's own parameter file over the shipped ones (a slower robot).
+    params_file = os.path.join(run_dir, 'my_robot.yaml')
+    with open(params_file, 'w') as f:
+        f.write(f'actor:\n  ros__parameters: {{max_linear_speed: {USER_MAX_LINEAR}}}\n')
+    args = ARGS + [f'params_file:={params_file}']
+    with ls.running(colcon_ws, args, 'robot', run_dir) as (launch, client):
         robot = StandInRobot(client.node)
         try:
             yield colcon_ws, launch, client, robot
@@ -113,6 +121,7 @@ def test_stand_in_camera_images_become_commands_on_the_remapped_topic(stack):
     fut = params.get_parameters(names)
     client.spin_until(fut.done, 30.0, 'actor limits')
     max_linear, max_angular = (v.double_value for v in fut.result().values)
+    assert max_linear == USER_MAX_LINEAR     # the user's params_file won over the defaults
 
     goal = ReachGoal.Goal(goal_image=robot.goal_image(), sample_in_sim=False,
                           timeout_s=GOAL_TIMEOUT_S)

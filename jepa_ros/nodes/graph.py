@@ -90,20 +90,78 @@ def world_overrides(stack, world):
     return worlds[world] or {}
 
 
-def launch_nodes(target, world, remap=None, stack_file=STACK_FILE):
+def _flatten(d, prefix=''):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f'{prefix}{k}.'))
+        else:
+            out[f'{prefix}{k}'] = v
+    return out
+
+
+def user_params(path, node):
+    """{param: value} for `node` from a ros__parameters YAML file: its `/**` section, then
+    its `node` or `/node` section, nested names flattened to dotted ones. Merged into the
+    node's parameter dict rather than passed on as a file: launch_ros keys its dict files
+    by `/node`, the user by `node`, and rcl did not then let the user's values win."""
+    import yaml
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'params_file {path!r} does not exist')
+    with open(path) as f:
+        doc = yaml.safe_load(f) or {}
+    if not isinstance(doc, dict):
+        raise ValueError(f'params_file {path!r}: expected a mapping of node names')
+    out = {}
+    for key in ('/**', node, '/' + node):
+        if key not in doc:
+            continue
+        params = (doc[key] or {}).get('ros__parameters')
+        if not isinstance(params, dict):
+            raise ValueError(f'params_file {path!r}: {key!r} has no ros__parameters mapping')
+        out.update(_flatten(params))
+    return out
+
+
+def seed_owned(stack, world, specs, overrides):
+    """`overrides` plus, for every started node the configurator owns keys of, the values
+    the configurator will set (its defaults, file, world overrides and `overrides`): the
+    owned nodes start from the owner's values, so a node that checks them at configure
+    (world_model: a critic weight needs a critic) sees what the configurator will keep."""
+    names = {spec['name'] for spec in specs}
+    if 'configurator' not in names:
+        return overrides
+    from jepa_ros.nodes import configurator
+    owner = {s.name: s.default for s in configurator.PARAMS}
+    owner.update(node_params('configurator', world, stack))
+    owner.update(overrides.get('configurator') or {})
+    out = dict(overrides)
+    for target in configurator.OWNED_KEYS:
+        if target in names:
+            out[target] = {**(out.get(target) or {}),
+                           **configurator.owned_values(target, owner)}
+    return out
+
+
+def launch_nodes(target, world, remap=None, params_file='', stack_file=STACK_FILE):
     """launch_ros Node / LifecycleNode actions of `target` ('sim' or 'robot') in `world`:
-    the same parameter files, world overrides and remappings as start_graph. For the
-    launch files (launch_ros is imported here, not at module load: the in-process graph
-    runs without it)."""
+    the same parameter files, world overrides and remappings as start_graph, then the
+    user's `params_file` (ros__parameters per node name, or `/**` for all) over them. For
+    the launch files (launch_ros is imported here, not at module load: the in-process
+    graph runs without it)."""
     from launch_ros.actions import LifecycleNode, Node
     stack = load_stack(stack_file)
     per_node = world_overrides(stack, world)
+    specs = select_nodes(stack, target)
+    user = {spec['name']: user_params(params_file, spec['name']) if params_file else {}
+            for spec in specs}
+    user = seed_owned(stack, world, specs, user)
     out = []
-    for spec in select_nodes(stack, target):
+    for spec in specs:
         params = []
         if spec.get('params') and os.path.exists(os.path.join(CONFIG_DIR, spec['params'])):
             params.append(os.path.join(CONFIG_DIR, spec['params']))
-        params.append(dict(per_node.get(spec['name']) or {}))
+        params.append({**(per_node.get(spec['name']) or {}), **user[spec['name']]})
         remaps = dict(spec.get('remappings') or {})
         remaps.update(remap or {})
         kind, kw = (LifecycleNode, {'namespace': ''}) if spec.get('lifecycle') else (Node, {})
@@ -287,6 +345,7 @@ def start_graph(world='two_rooms', multiprocess=False, target='sim', only=None, 
         world_overrides(stack, world)  # an unknown world is an error, not two_rooms
     specs = select_nodes(stack, target, only, skip)
     check_node_names(stack, overrides, 'node(s) in overrides')
+    overrides = seed_owned(stack, world, specs, overrides or {})
     if multiprocess:
         return MultiProcessGraph(specs, stack, world, overrides, remap, log_dir=log_dir)
     return InProcessGraph(specs, stack, world, overrides, remap, node_kwargs)
