@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support import REPO  # the checkout: jepa_ros.share.source_root()
+
 REQUIRE_TOOLS = os.environ.get('JEPA_REQUIRE_ROS_TOOLS') == '1'
 # Top-level folders of a checkout that are outputs or local data, never package sources.
 NOT_COPIED = {'.venv', 'build', 'install', 'log', 'runs', 'data', '.git'}

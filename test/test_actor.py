@@ -8,6 +8,7 @@ from jepa_ros.core.actor import (Actor, ActorConfig, ActorController, fit_actor,
 from jepa_ros.core.checkpoint import save_checkpoint
 from jepa_ros.core.cost import IntrinsicCost
 from jepa_ros.core.planners import make_planner
+from support import save_tiny_world_model
 
 STEP = 0.25
 
@@ -66,11 +67,8 @@ def test_checkpoint_round_trip(tmp_path, distilled):
 
 def test_train_actor_command(tmp_path):
     pytest.importorskip('jepa_ros.sim')
-    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
-    torch.manual_seed(0)
-    wm = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4],
-                                     predictor_hidden=16))
-    ckpt = save_checkpoint(tmp_path / 'wm.pt', wm)
+    ckpt = save_tiny_world_model(tmp_path / 'wm.pt', seed=0, image_size=64,
+                                 encoder_channels=(4, 4, 4))
     out = tmp_path / 'actor.pt'
     rc = cli.main(['train', 'actor', '--ckpt', str(ckpt), '--out', str(out), '--pairs', '16',
                    '--horizon', '4', '--iterations', '2', '--dagger-iters', '1',

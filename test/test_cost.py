@@ -81,10 +81,55 @@ def test_registry_plugs_in_new_terms_and_rejects_unknown():
         register_term(name)(lambda *a: None)
     with pytest.raises(ValueError):
         IntrinsicCost({'no_such_term': (1.0, True)})
+    COST_TERMS.pop(name)   # other tests derive parameter lists from the registry
 
 
-def test_from_config_zero_weight_disables():
-    cost = IntrinsicCost.from_config({'goal_weight': 1.0, 'action_magnitude_weight': 0.0,
-                                      'action_smoothness_weight': 0.2, 'terminal_weight': 4.0})
+def test_from_params_uses_the_terms_list_and_the_weights():
+    cost = IntrinsicCost.from_params({'cost.terms': ['goal', 'action_smoothness'],
+                                      'cost.action_magnitude.weight': 3.0,
+                                      'cost.action_smoothness.weight': 0.2,
+                                      'cost.terminal_weight': 4.0})
+    # action_magnitude has a weight but is not in cost.terms: off (Nav2 critics style)
     assert cost.active() == {'goal': 1.0, 'action_smoothness': 0.2}
     assert cost.ctx.terminal_weight == 4.0
+    defaults = IntrinsicCost.from_params({})
+    assert defaults.active() == {'goal': 1.0}
+    assert defaults.ctx.terminal_weight == 4.0       # the declared (shipped) default
+    with pytest.raises(ValueError, match='cost.terms'):
+        IntrinsicCost.from_params({'cost.terms': ['goal', 'no_such_term']})
+    with pytest.raises(ValueError, match='cost.goal.weight'):
+        IntrinsicCost.from_params({'cost.goal.weight': -1.0})
+    with pytest.raises(ValueError, match='critic'):
+        IntrinsicCost.from_params({'cost.critic.weight': 1.0})   # no critic given
+
+
+def test_a_registered_term_class_gets_its_parameters_declared():
+    from jepa_ros.core.cost import CostTerm, cost_params
+    from jepa_ros.core.params import Param
+
+    class LatentNorm(CostTerm):
+        name = 'test_latent_norm'
+        weight = 0.0
+        description = 'latent norm'
+        PARAMS = (Param('power', 2.0, 'exponent', min=1.0, max=4.0),)
+
+        def __call__(self, latents, actions, goal, ctx):
+            return latents[:, -1].abs().pow(self.power).sum(-1)
+
+    register_term(LatentNorm)
+    try:
+        names = {p.name: p for p in cost_params()}
+        assert names['cost.test_latent_norm.weight'].default == 0.0
+        assert names['cost.test_latent_norm.power'].default == 2.0
+        assert 'test_latent_norm' in names['cost.terms'].default
+        cost = IntrinsicCost.from_params({'cost.terms': ['test_latent_norm'],
+                                          'cost.test_latent_norm.weight': 1.0,
+                                          'cost.test_latent_norm.power': 1.0})
+        parts = cost.breakdown(LATENTS, ACTIONS, GOAL)
+        assert set(parts) == {'test_latent_norm'}
+        expected = LATENTS[:, -1].abs().sum(-1)
+        assert torch.allclose(parts['test_latent_norm'], expected)
+        with pytest.raises(ValueError, match='power'):
+            IntrinsicCost.from_params({'cost.test_latent_norm.power': 9.0})
+    finally:
+        COST_TERMS.pop('test_latent_norm')

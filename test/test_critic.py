@@ -6,6 +6,7 @@ from jepa_ros.core.checkpoint import load_checkpoint, save_checkpoint
 from jepa_ros.core.cost import IntrinsicCost
 from jepa_ros.core.critic import (Critic, CriticConfig, CriticTrainConfig, load_critic,
                                   train_critic)
+from support import save_tiny_world_model
 
 STEP = 0.25
 
@@ -94,7 +95,6 @@ def test_train_critic_command(tmp_path):
     import numpy as np
 
     from jepa_ros import cli
-    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
     from jepa_ros.data.episodes import write_episode
     rng = np.random.default_rng(0)
     (tmp_path / 'data').mkdir()
@@ -104,10 +104,8 @@ def test_train_critic_command(tmp_path):
         write_episode(tmp_path / 'data' / f'ep{i}.mcap',
                       rng.integers(0, 255, (12, 64, 64, 3), dtype=np.uint8),
                       rng.uniform(-1, 1, (12, 2)).astype(np.float32), None, meta)
-    torch.manual_seed(0)
-    wm = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4],
-                                     predictor_hidden=16))
-    ckpt = save_checkpoint(tmp_path / 'wm.pt', wm)
+    ckpt = save_tiny_world_model(tmp_path / 'wm.pt', seed=0, image_size=64,
+                                 encoder_channels=(4, 4, 4))
     out = tmp_path / 'critic.pt'
     assert cli.main(['train', 'critic', '--data', str(tmp_path / 'data'), '--ckpt', str(ckpt),
                      '--out', str(out), '--steps', '30', '--td-start', '10', '--hidden', '16',

@@ -12,8 +12,7 @@ import pytest
 from PIL import Image
 
 from jepa_ros.tools import make_train
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support import REPO as ROOT
 
 
 @pytest.mark.slow

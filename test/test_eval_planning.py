@@ -15,6 +15,7 @@ from jepa_ros import cli
 from jepa_ros.core.cost import IntrinsicCost
 from jepa_ros.core.planners import make_planner
 from jepa_ros.core.rollouts import evaluate, make_tasks, summarise
+from support import save_tiny_world_model
 
 sim = pytest.importorskip('jepa_ros.sim')
 
@@ -79,12 +80,8 @@ def test_rollout_loop_reaches_same_room_goals_with_a_correct_model(env):
 
 @pytest.fixture(scope='module')
 def tiny_ckpt(tmp_path_factory):
-    from jepa_ros.core.checkpoint import save_checkpoint
-    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
-    torch.manual_seed(0)
-    model = WorldModel(WorldModelConfig(latent_dim=8, encoder_channels=[4, 4, 4],
-                                        predictor_hidden=16))
-    return str(save_checkpoint(tmp_path_factory.mktemp('ck') / 'wm.pt', model))
+    return save_tiny_world_model(tmp_path_factory.mktemp('ck') / 'wm.pt', seed=0,
+                                 image_size=64, encoder_channels=(4, 4, 4))
 
 
 @pytest.mark.parametrize('planner', ['gd', 'random'])

@@ -42,8 +42,9 @@ def test_patient_executor_runs_callbacks_without_spinning_the_cpu():
 
 
 def test_rate_is_messages_per_second_between_first_and_last():
+    from jepa_ros.nodes.stack_client import Received
     from jepa_ros.tools.bench_latency import rate
-    times = [(None, 0.05 + 0.1 * i) for i in range(200)]    # 10 Hz
+    times = [Received(None, 0.05 + 0.1 * i, None) for i in range(200)]    # 10 Hz
     assert rate(times, 0.0, 20.0) == pytest.approx(10.0)
     assert rate(times[:1], 0.0, 20.0) == 0.0
     assert rate(times, 5.0, 10.0) == pytest.approx(10.0)

@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 rclpy = pytest.importorskip('rclpy')
 torch = pytest.importorskip('torch')
+from support import save_tiny_world_model  # noqa: E402
+
 pytestmark = pytest.mark.ros
 
 
@@ -28,11 +29,7 @@ class _Payload:
 
 
 def _make_checkpoints(tmp_path):
-    from jepa_ros.core.checkpoint import save_checkpoint
-    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
-    model = WorldModel(WorldModelConfig(image_size=16, latent_dim=8, encoder_channels=[4, 4],
-                                        predictor_hidden=16))
-    good = save_checkpoint(str(tmp_path / 'good.pt'), model, kind='world_model')
+    good = save_tiny_world_model(tmp_path / 'good.pt', seed=None)
     data = open(good, 'rb').read()
     truncated = tmp_path / 'truncated.pt'
     truncated.write_bytes(data[:len(data) // 2])

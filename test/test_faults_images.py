@@ -20,8 +20,8 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from jepa_ros.nodes import common  # noqa: E402
 from jepa_ros_interfaces.msg import LatentState  # noqa: E402
-from test_faults_nodes import (SIZE, ProcSet, random_image, spin_until,  # noqa: E402
-                               tiny_checkpoints)
+from jepa_ros.nodes.common import spin_until  # noqa: E402
+from support import SIZE, ProcSet, random_image, tiny_checkpoints  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

@@ -7,15 +7,11 @@ the goal and watches cmd_vel, /diagnostics and jepa/plan. Reaction times are mea
 from the kill to the first safe command / report and printed (see docs/robustness.md);
 the assertions use loose bounds.
 
-The helpers here (NodeProc, spin_until, tiny_checkpoints) are shared by the other
-test_faults_* modules.
+The process and checkpoint helpers are in test/support.py (shared with the other
+test_faults_* modules).
 """
 import math
-import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 
 import numpy as np
@@ -31,107 +27,16 @@ from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from jepa_ros.nodes import common  # noqa: E402
-# re-exported: the other fault test modules import them from here
-from jepa_ros.nodes.common import call_until_answered, spin_for, spin_until  # noqa: E402,F401
+from jepa_ros.nodes.common import call_until_answered, spin_for, spin_until  # noqa: E402
 from jepa_ros_interfaces.msg import Plan  # noqa: E402
+from support import ProcSet, random_image, tiny_checkpoints  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
-SIZE = 16
-LATENT = 8
 WATCHDOG = 0.2        # actor watchdog_timeout (default)
 PLAN_TIMEOUT = 0.5    # actor plan_timeout (default)
 MAX_SPEED = 0.5       # actor max_linear_speed (set explicitly below)
 SLACK = 0.8           # scheduling slack on a loaded 2-core machine (bounds only)
-
-
-# ---- shared helpers ----------------------------------------------------------------------
-class NodeProc:
-    """One node process; its merged stdout/stderr collected by a thread, with times."""
-
-    def __init__(self, module, args=(), name=None):
-        self.name = name or module.rsplit('.', 1)[-1]
-        self.cmd = [sys.executable, '-m', module, '--ros-args', *args]
-        self.lines = []       # (monotonic time, text)
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=dict(os.environ))
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            self.lines.append((time.monotonic(), raw.decode(errors='replace').rstrip()))
-
-    @property
-    def output(self):
-        return '\n'.join(text for _, text in self.lines)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def signal(self, sig):
-        if self.alive():
-            self.proc.send_signal(sig)
-        return time.monotonic()
-
-    def wait(self, timeout=15.0):
-        """Exit code; kill -9 after `timeout` (then the code is -9)."""
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(timeout=5)
-        return self.proc.returncode
-
-    def stop(self):
-        if self.alive():
-            self.signal(signal.SIGINT)
-        return self.wait()
-
-
-class ProcSet:
-    """Every process a fixture starts; all stopped in the finaliser, even on failure."""
-
-    def __init__(self):
-        self.procs = []
-
-    def start(self, module, args=(), name=None):
-        p = NodeProc(module, args, name)
-        self.procs.append(p)
-        return p
-
-    def stop_all(self):
-        for p in self.procs:
-            if p.alive():
-                p.signal(signal.SIGINT)
-        for p in self.procs:
-            p.wait()
-
-
-def tiny_checkpoints(folder):
-    """(world model checkpoint, Mode-1 actor checkpoint), tiny and random."""
-    from jepa_ros.core.actor import Actor, ActorConfig
-    from jepa_ros.core.checkpoint import save_checkpoint
-    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
-    torch.manual_seed(3)
-    model = WorldModel(WorldModelConfig(image_size=SIZE, latent_dim=LATENT,
-                                        encoder_channels=[4, 4], predictor_hidden=16,
-                                        action_scale=[0.5, 0.5]))
-    with torch.no_grad():  # an untrained predictor ignores actions; make them matter
-        for p in model.predictor.parameters():
-            p.normal_(0.0, 0.5)
-    wm = save_checkpoint(os.path.join(folder, 'wm.pt'), model)
-    actor = Actor(ActorConfig(latent_dim=LATENT, action_dim=2, hidden=16, layers=1))
-    with torch.no_grad():  # a Mode-1 policy that clearly moves
-        actor.net[-1].bias.fill_(0.8)
-    ac = save_checkpoint(os.path.join(folder, 'actor.pt'), actor, kind='actor')
-    return wm, ac
-
-
-def random_image(rng, stamp=None, size=SIZE):
-    return common.rgb_to_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), stamp)
 
 
 def vec(m):

@@ -21,7 +21,8 @@ from rclpy.node import Node  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from jepa_ros.nodes import common  # noqa: E402
-from test_faults_nodes import ProcSet, random_image, spin_until, tiny_checkpoints  # noqa: E402
+from jepa_ros.nodes.common import spin_until  # noqa: E402
+from support import ProcSet, random_image, tiny_checkpoints  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

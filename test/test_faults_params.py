@@ -21,7 +21,8 @@ from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 
 from jepa_ros.nodes import common  # noqa: E402
 from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
-from test_faults_nodes import LATENT, ProcSet, spin_until, tiny_checkpoints  # noqa: E402
+from jepa_ros.nodes.common import spin_until  # noqa: E402
+from support import LATENT, ProcSet, tiny_checkpoints  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

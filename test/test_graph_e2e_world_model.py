@@ -10,31 +10,22 @@ torch = pytest.importorskip('torch')
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
+import support  # noqa: E402
 from jepa_ros_interfaces.msg import LatentState  # noqa: E402
 
 D, D2 = 8, 5
 
 
 def tiny_model(level2_k=0):
-    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
-    torch.manual_seed(0)
-    m = WorldModel(WorldModelConfig(image_size=16, latent_dim=D, encoder_channels=[4, 4],
-                                    predictor_hidden=16, level2_k=level2_k, level2_dim=D2,
-                                    level2_hidden=16, action_scale=[0.6, 0.6]))
-    with torch.no_grad():  # untrained predictors ignore actions (zero last layer)
-        for p in m.predictor.parameters():
-            p.normal_(0.0, 0.5)
-        if m.level2 is not None:
-            for p in m.level2.parameters():
-                p.normal_(0.0, 0.5)
-    return m.requires_grad_(False)
+    # scattered predictors: untrained ones ignore actions (zero last layer)
+    return support.tiny_world_model(seed=0, scatter=True, latent_dim=D, level2_k=level2_k,
+                                    level2_dim=D2, level2_hidden=16,
+                                    action_scale=[0.6, 0.6]).requires_grad_(False)
 
 
 def tiny_critic(path):
     from jepa_ros.core.checkpoint import save_checkpoint
-    from jepa_ros.core.critic import Critic, CriticConfig
-    torch.manual_seed(1)
-    save_checkpoint(path, Critic(CriticConfig(latent_dim=D, hidden=16, layers=1)))
+    save_checkpoint(path, support.tiny_critic(D, seed=1))
     return path
 
 
@@ -83,9 +74,10 @@ def test_critic_term_is_added_to_the_plan_cost(ctx, tmp_path):
         crit = float(node.critic(last, node.goal[1].reshape(1, -1))[0])
         assert crit > 0 and base.info['cost'] > 0
         from jepa_ros.core.cost import IntrinsicCost
-        goal_cost = IntrinsicCost({'goal': (1.0, True)})(with_critic.latents[None],
-                                                        with_critic.actions[None],
-                                                        node.goal[1])
+        goal_only = IntrinsicCost({'goal': (1.0, True)},   # the node's terminal weight
+                                  terminal_weight=node.cost.ctx.terminal_weight)
+        goal_cost = goal_only(with_critic.latents[None], with_critic.actions[None],
+                              node.goal[1])
         assert with_critic.info['cost'] == pytest.approx(float(goal_cost[0]) + 10.0 * crit,
                                                          rel=1e-4)
     finally:

@@ -136,6 +136,10 @@ def test_actor_sanitises_and_stops_on_stale_inputs(harness):
     for _, m in cmds:
         assert all(math.isfinite(x) for x in vec(m)), vec(m)
         assert math.hypot(m.linear.x, m.linear.y) <= 0.3 + 1e-6
+    # The last plan fed may be a NaN one, whose commands are sanitised zeros while it is
+    # executed (not the idle zero): end on a clean plan and its moving command first.
+    h.feed(actions=[1.0] * 2)
+    assert spin_until(h.node, lambda: abs(h.cmds[-1][1].linear.x) > 1e-6, 5)
     # perception dies: one zero command, then silence
     n_before = len(h.cmds)
     h.spin_ticks(IDLE_TICKS)

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from packaging.requirements import Requirement
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from support import REPO
 TOOLCHAIN = os.environ.get('JEPA_ROS_TOOLCHAIN') or os.path.join(REPO, '..', 'shared',
                                                                   'ros2-toolchain')
 REQUIRE_TOOLS = os.environ.get('JEPA_REQUIRE_ROS_TOOLS') == '1'

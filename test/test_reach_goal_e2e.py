@@ -56,47 +56,35 @@ def test_reach_world_reaches_a_goal_through_the_ros_graph():
     """The Panda world through ROS (issue 11): the `reach` action mode's TwistStamped
     commands from the actor move the arm through sim_bridge, and a ReachGoal sent through
     the action is reached by simulator ground truth; once it ends the actor falls silent."""
-    from geometry_msgs.msg import TwistStamped
-    from nav_msgs.msg import Odometry
-    from rclpy.action import ActionClient
-    from rclpy.node import Node
-    from std_srvs.srv import Trigger
-
-    from jepa_ros.nodes.common import spin_until, wait_future
     from jepa_ros.nodes.graph import start_graph
-    from jepa_ros_interfaces.action import ReachGoal
+    from jepa_ros.nodes.stack_client import StackClient, is_zero
     assert os.path.exists(resolve_path('models/reach_world_model.pt')), 'run `make train`'
     g = start_graph('reach', skip=('memory',), overrides={
         'sim_bridge': {'seed': SEED},
         # success only by the simulator's ground truth, not by latent energy
         'configurator': {'success_energy': 0.0, 'use_sim_success': True}})
     rclpy.init()
-    node = Node('reach_e2e_client')
+    # world='reach': the client subscribes cmd_vel as TwistStamped, the reach mode's type
+    client = StackClient('reach_e2e_client', world='reach')
     try:
         assert all(g.active.values()), g.active
         actor = g.nodes['actor']
         assert actor.action_mode == 'reach' and actor.mode.stamped
-        cmds, odoms = [], []
-        node.create_subscription(TwistStamped, 'cmd_vel', cmds.append, 1000)
-        node.create_subscription(Odometry, 'odom', odoms.append, 100)
-        client = ActionClient(node, ReachGoal, 'reach_goal')
-        reset = node.create_client(Trigger, '/sim_bridge/reset')
-        assert client.wait_for_server(timeout_sec=60) and reset.wait_for_service(timeout_sec=60)
-        assert spin_until(node, lambda: len(odoms) > 2 and actor.cmd_pub.get_subscription_count()
-                          > 0, 30), 'no odom from sim_bridge / cmd_vel not matched'
+        client.wait_up(timeout_s=60, states=False)
+        assert client.spin_until(lambda: len(client.odoms) > 2 and
+                                 actor.cmd_pub.get_subscription_count() > 0, 30), \
+            'no odom from sim_bridge / cmd_vel not matched'
         results = []
         for _ in range(REACH_ATTEMPTS):
-            assert wait_future(node, reset.call_async(Trigger.Request()), 10).success
-            start = odoms[-1].pose.pose.position
-            handle = wait_future(node, client.send_goal_async(ReachGoal.Goal(
-                sample_in_sim=True, timeout_s=REACH_TIMEOUT_S)), 15)
-            assert handle.accepted
-            res = wait_future(node, handle.get_result_async(), REACH_TIMEOUT_S + 30).result
-            end = odoms[-1].pose.pose.position
+            client.reset_sim()
+            start = client.odoms[-1].msg.pose.pose.position
+            res = client.result(client.send_goal(REACH_TIMEOUT_S), REACH_TIMEOUT_S + 30).result
+            end = client.odoms[-1].msg.pose.pose.position
             moved = abs(end.x - start.x) + abs(end.y - start.y) + abs(end.z - start.z)
             results.append((res.success, res.message, moved))
             if res.success:
                 break
+        cmds = [c.msg for c in client.cmds]
         assert any(cmd.header.frame_id and any((cmd.twist.linear.x, cmd.twist.linear.y,
                                                 cmd.twist.linear.z)) for cmd in cmds), \
             'no moving TwistStamped command on cmd_vel'
@@ -104,14 +92,13 @@ def test_reach_world_reaches_a_goal_through_the_ros_graph():
         assert results[-1][1].startswith('reached (simulator ground truth)'), results
         assert results[-1][2] > 0.01, f'the arm did not move: {results}'
         # the goal ended, the configurator holds the actor: one zero command, then silence
-        assert spin_until(node, lambda: actor.idle_sent and not actor.p['enabled'], 10)
+        assert client.spin_until(lambda: actor.idle_sent and not actor.p['enabled'], 10)
         published, ticks = actor.counts['published'], actor.counts['ticks']
-        assert spin_until(node, lambda: actor.counts['ticks'] >= ticks + 25, 10)
+        assert client.spin_until(lambda: actor.counts['ticks'] >= ticks + 25, 10)
         assert actor.counts['published'] == published, 'the idle actor kept publishing'
-        assert spin_until(node, lambda: cmds and not any(
-            (cmds[-1].twist.linear.x, cmds[-1].twist.linear.y, cmds[-1].twist.linear.z)), 5)
+        assert client.spin_until(lambda: client.cmds and is_zero(client.cmds[-1].msg), 5)
         print(f'\nreach through ROS: {results}')
     finally:
-        node.destroy_node()
+        client.close()
         rclpy.shutdown()
         g.stop()

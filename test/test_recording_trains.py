@@ -34,7 +34,7 @@ def tiny_checkpoint(path):
 
 
 def test_memory_recording_trains_a_world_model(tmp_path):
-    from jepa_ros.tools.bench_latency import Operator
+    from jepa_ros.nodes.stack_client import StackClient, twist_of
     ck = tiny_checkpoint(str(tmp_path / 'tiny.pt'))
     data = tmp_path / 'rec'
     ov = {'sim_bridge': {'image_size': SIZE},
@@ -47,15 +47,16 @@ def test_memory_recording_trains_a_world_model(tmp_path):
     proc = subprocess.Popen([sys.executable, '-m', 'jepa_ros.cli', 'bringup',
                              '--overrides', json.dumps(ov)])
     rclpy.init()
-    op = Operator('recording_test')
+    op = StackClient('recording_test', world='two_rooms')
     try:
-        op.wait_up(timeout=90)
-        ok, message, _ = op.run_goal(timeout_s=6.0)   # times out: the robot moved 6 s
-        assert 'timed out' in message
-        moving = [c for _, c in op.cmds if abs(c[0]) + abs(c[1]) > 1e-3]
+        op.wait_up(timeout_s=90)
+        res = op.reach(timeout_s=6.0)   # times out: the robot moved 6 s
+        assert res is not None and 'timed out' in res.result.message
+        moving = [r for r in op.cmds
+                  if abs(twist_of(r.msg).linear.x) + abs(twist_of(r.msg).linear.y) > 1e-3]
         assert len(moving) > 10, 'the robot never moved: nothing worth learning'
     finally:
-        op.destroy()
+        op.close()
         rclpy.shutdown()
         # SIGTERM, as a process manager stops it; the graph closes the recording.
         proc.terminate()

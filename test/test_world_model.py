@@ -13,7 +13,7 @@ from jepa_ros.core.metrics import evaluate_world_model
 from jepa_ros.core.train_world_model import TrainConfig, train_world_model
 from jepa_ros.core.world_model import WorldModel, WorldModelConfig
 from jepa_ros.data.episodes import write_episode
-from test_world_model_data import dot_episodes
+from support import dot_episodes
 
 TINY = dict(latent_dim=16, encoder_type='conv', encoder_channels=[8, 8, 16, 16],
             predictor_hidden=32, blur_sigma=1.0)

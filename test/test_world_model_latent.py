@@ -6,7 +6,7 @@ from jepa_ros.core.latent import LatentCodebook, rollout_with_inferred_z
 from jepa_ros.core.metrics import encode_episodes, multistep_ratios, z_prediction_errors
 from jepa_ros.core.train_world_model import TrainConfig, train_world_model
 from jepa_ros.core.world_model import WorldModel, WorldModelConfig
-from test_world_model_data import dot_episodes
+from support import dot_episodes
 
 
 class _ShiftByZ(torch.nn.Module):

@@ -18,15 +18,52 @@ Defaults (horizon 12; gd 1 Adam step x 4 inits per re-plan, continuing the previ
 plan's optimisation; cem/mppi 128 samples x 4 iterations) are tuned for receding-horizon
 control on the two_rooms world model on one CPU thread, with the critic as terminal term
 (weight 1): see docs/BENCHMARKS.md, section planning, for the measurements.
+
+Every planner declares its settings (PARAMS, `Param` from jepa_ros.core.params) and
+registers itself with `@register_planner`; the settings shared by several planners
+(horizon, seed, samples, iterations) are SHARED_PARAMS. `planning_params()` lists every
+flat setting (`planner`, shared, `<planner>.<param>`, then the cost's) and
+`build_planning(values, model)` builds planner + cost from a flat {name: value} dict: the
+world_model node, `jepa-ros eval planning` and `jepa-ros train actor` all use them.
 """
-import copy
+from __future__ import annotations
+
 import math
 import time
 from dataclasses import dataclass, field
 
-import torch
+from jepa_ros.core.cost import IntrinsicCost, cost_params, torch  # torch: lazy import
+from jepa_ros.core.params import Param, check_values
 
-from jepa_ros.core.cost import IntrinsicCost
+# name -> Planner subclass (filled by @register_planner)
+PLANNERS = {}
+
+# Settings several planners take under one flat name (no `<planner>.` prefix); a planner
+# lists the ones it takes in SHARED. The defaults here are the flat (node/CLI) defaults.
+SHARED_PARAMS = {
+    'horizon': Param('horizon', 12, 'planning horizon in model steps', min=1, max=128),
+    'seed': Param('seed', 0, 'planner random seed', min=0, max=2**31 - 1),
+    'samples': Param('samples', 128, 'candidates per iteration (cem, mppi, random)',
+                     min=1, max=8192),
+    'iterations': Param('iterations', 4, 'sampling iterations per plan at most (cem, mppi)',
+                        min=1, max=1000),
+}
+
+
+def register_planner(cls):
+    """Class decorator adding a Planner subclass to PLANNERS under cls.name."""
+    if cls.name in PLANNERS:
+        raise ValueError(f'planner {cls.name!r} is already registered')
+    unknown = set(cls.SHARED) - set(SHARED_PARAMS)
+    if unknown:
+        raise ValueError(f'{cls.name}: SHARED names unknown settings {sorted(unknown)}')
+    known = {'horizon', 'seed', *cls.SHARED}
+    for p in cls.PARAMS:
+        if p.name in known:
+            raise ValueError(f'{cls.name}: parameter {p.name!r} is declared twice')
+        known.add(p.name)
+    PLANNERS[cls.name] = cls
+    return cls
 
 
 @dataclass
@@ -57,9 +94,34 @@ def _infer_action_dim(model):
 
 
 class Planner:
-    """Shared plumbing: bounds, budget, batching, bookkeeping."""
+    """Shared plumbing: bounds, budget, batching, bookkeeping.
+
+    A subclass declares PARAMS (its own settings, flat name `<name>.<param>`) and SHARED
+    (the SHARED_PARAMS it takes besides horizon and seed); both are constructor keywords.
+    """
     name = 'base'
+    PARAMS = ()
+    SHARED = ()
     _per_problem_info = ()   # info tensors with a leading problem axis: plan() keeps [0]
+
+    @classmethod
+    def flat_params(cls):
+        """This planner's own settings under their flat names `<name>.<param>`."""
+        return [p.renamed(f'{cls.name}.{p.name}') for p in cls.PARAMS]
+
+    @classmethod
+    def kwargs_from_flat(cls, values):
+        """Constructor keywords from flat settings: the shared ones it takes and its own
+        `<name>.<param>`; a setting missing from `values` keeps the constructor default."""
+        cfg = {}
+        for key in ('horizon', 'seed') + tuple(cls.SHARED):
+            if key in values:
+                cfg[key] = SHARED_PARAMS[key].coerce(values[key])
+        for p in cls.PARAMS:
+            key = f'{cls.name}.{p.name}'
+            if key in values:
+                cfg[p.name] = p.coerce(values[key])
+        return cfg
 
     def __init__(self, model, horizon=12, action_dim=None, action_low=-1.0, action_high=1.0,
                  seed=0, **unused):
@@ -174,6 +236,7 @@ class _Best:
         self.latents = torch.where(better[:, None, None], cand_l, self.latents)
 
 
+@register_planner
 class GradientPlanner(Planner):
     """Adam on the whole action sequence through the predictor, `num_inits` initialisations
     per problem optimised together in one batch (the non-convex cost has local minima).
@@ -192,6 +255,17 @@ class GradientPlanner(Planner):
     (test_planners.py; success rates in docs/BENCHMARKS.md, section planning).
     """
     name = 'gd'
+    PARAMS = (
+        Param('iterations', 1, 'Adam steps per plan at most (the optimisation continues '
+              'across re-plans, so 1 is enough at the plan rate)', min=1, max=1000),
+        Param('num_inits', 4, 'action sequences optimised in one batch: the previous plan '
+              'plus random restarts', min=1, max=1024),
+        Param('lr', 0.2, 'Adam step size on the tanh-squashed actions', min=1e-4, max=10.0),
+        Param('init_scale', 0.7, 'spread of the random initialisations (fraction of the '
+              'action range)', min=0.0, max=1.0),
+        Param('carry_optimizer', True, "continue the previous plan's Adam state when the "
+              'warm start is that plan shifted'),
+    )
     U_MAX = 2.5   # |u| bound: tanh(2.5) = 0.987 of the action range, gradient 0.03
 
     def __init__(self, model, iterations=1, num_inits=4, lr=0.2, init_scale=0.7,
@@ -306,6 +380,14 @@ class _SamplingPlanner(Planner):
     are smooth; the current mean is always one of the candidates.
     """
 
+    SHARED = ('samples', 'iterations')
+    PARAMS = (
+        Param('init_std', 0.6, 'initial sampling std (fraction of half the action range)',
+              min=0.0, max=10.0),
+        Param('noise_beta', 0.5, 'AR(1) correlation of the sampling noise over time',
+              min=0.0, max=0.99),
+    )
+
     def __init__(self, model, samples=128, iterations=4, init_std=0.6, noise_beta=0.5, **kw):
         super().__init__(model, **kw)
         self.samples, self.iterations = int(samples), int(iterations)
@@ -353,9 +435,23 @@ class _SamplingPlanner(Planner):
         return best.actions, best.latents, best.cost, {'iterations': iters}
 
 
+@register_planner
 class CEMPlanner(_SamplingPlanner):
     """Cross-entropy method: refit mean/std to the `elites` cheapest samples."""
     name = 'cem'
+    PARAMS = _SamplingPlanner.PARAMS + (
+        Param('elites', 24, 'cheapest samples the distribution is refit to (at most '
+              'samples: fewer samples cap it)', min=1, max=8192),
+        Param('momentum', 0.1, 'weight of the old mean/std in the refit', min=0.0, max=1.0),
+        Param('min_std', 0.05, 'lower bound of the sampling std', min=0.0, max=10.0),
+    )
+
+    @classmethod
+    def kwargs_from_flat(cls, values):
+        cfg = super().kwargs_from_flat(values)
+        if 'elites' in cfg:   # the declared 24 elites, fewer when there are fewer samples
+            cfg['elites'] = min(cfg['elites'], cfg.get('samples', 128))
+        return cfg
 
     def __init__(self, model, elites=24, momentum=0.1, min_std=0.05, **kw):
         super().__init__(model, **kw)
@@ -372,6 +468,7 @@ class CEMPlanner(_SamplingPlanner):
         return m * mean + (1 - m) * new_mean, m * std + (1 - m) * new_std
 
 
+@register_planner
 class MPPIPlanner(_SamplingPlanner):
     """Model-predictive path integral: mean <- softmax(-cost / lambda)-weighted samples.
 
@@ -380,6 +477,12 @@ class MPPIPlanner(_SamplingPlanner):
     `std_decay` per iteration (coarse-to-fine search).
     """
     name = 'mppi'
+    PARAMS = _SamplingPlanner.PARAMS + (
+        Param('temperature', 0.05, 'softmax temperature relative to the cost spread',
+              min=1e-6, max=100.0),
+        Param('std_decay', 0.7, 'sampling std factor per iteration', min=0.01, max=1.0),
+        Param('min_std', 0.05, 'lower bound of the sampling std', min=0.0, max=10.0),
+    )
 
     def __init__(self, model, temperature=0.05, std_decay=0.7, min_std=0.05, **kw):
         super().__init__(model, **kw)
@@ -395,10 +498,12 @@ class MPPIPlanner(_SamplingPlanner):
         return new_mean, (std * self.std_decay).clamp_min(self.min_std)
 
 
+@register_planner
 class RandomPlanner(Planner):
     """The floor: uniformly random actions, the cost is only reported.
     With samples > 1 it is random shooting (best of `samples`)."""
     name = 'random'
+    SHARED = ('samples',)
 
     def __init__(self, model, samples=1, **kw):
         super().__init__(model, **kw)
@@ -418,6 +523,7 @@ class RandomPlanner(Planner):
         return best.actions, best.latents, best.cost, {'iterations': 1}
 
 
+@register_planner
 class Mode1Planner(Planner):
     """Mode 1: the actor picks each action reactively, a = actor(s, s_goal); the model
     only supplies the predicted latents along the way (for reporting and the next step)."""
@@ -472,6 +578,7 @@ class _RepeatedActionModel:
         return fine[:, self.k - 1::self.k]
 
 
+@register_planner
 class HierarchicalPlanner(Planner):
     """H-JEPA planning. Level 2 plans `coarse_horizon` abstract actions on the k-step scale
     towards the goal's level-2 latent; the subgoal is the level-2 latent that coarse plan
@@ -484,13 +591,42 @@ class HierarchicalPlanner(Planner):
     planners used at each level; `level1_cfg`/`level2_cfg` are their parameters.
     """
     name = 'hierarchical'
+    PARAMS = (
+        Param('k', 4, 'fine steps per coarse step (a level-2 model brings its own)',
+              min=1, max=64),
+        Param('coarse_horizon', 0, 'coarse steps planned at level 2 (0: enough to cover '
+              'the fine horizon, ceil(horizon / k) + 1, at least 2)', min=0, max=128),
+        Param('level1', 'gd', 'flat planner of level 1 (takes that planner\'s settings)'),
+        Param('level2', 'gd', 'flat planner of level 2 (plans from scratch each call)'),
+        Param('level2_budget_fraction', 0.5, 'share of the time budget for level 2',
+              min=0.01, max=0.99),
+    )
     _per_problem_info = ('subgoal',)
+
+    @classmethod
+    def kwargs_from_flat(cls, values):
+        cfg = super().kwargs_from_flat(values)
+        if not cfg.get('coarse_horizon'):
+            k = cfg.get('k', 4)
+            cfg['coarse_horizon'] = max(2, math.ceil(cfg.get('horizon', 12) / k) + 1)
+        level1 = cfg.get('level1', 'gd')
+        if level1 in PLANNERS and level1 != cls.name:   # level 1 takes its planner's settings
+            own = PLANNERS[level1].kwargs_from_flat(values)
+            own.pop('horizon', None)
+            own.pop('seed', None)
+            if own:
+                cfg['level1_cfg'] = own
+        return cfg
     LEVEL2_DEFAULTS = {'gd': {'iterations': 20, 'num_inits': 4}}
 
     def __init__(self, model, k=4, coarse_horizon=6, coarse_action_dim=None, level1='gd',
                  level2='gd', level1_cfg=None, level2_cfg=None, level2_budget_fraction=0.5,
                  **kw):
         super().__init__(model, **kw)
+        for level in (level1, level2):
+            if level not in PLANNERS or level in (self.name, 'mode1'):
+                raise ValueError(f'hierarchical: level planner {level!r} must be one of '
+                                 f'{sorted(set(PLANNERS) - {self.name, "mode1"})}')
         self.k, self.coarse_horizon = int(k), int(coarse_horizon)
         self.budget_fraction = float(level2_budget_fraction)
         coarse = getattr(model, 'level2', None)
@@ -521,8 +657,8 @@ class HierarchicalPlanner(Planner):
     @staticmethod
     def _level1_cost(cost):
         """The user's cost minus the critic (it scores the final goal, not the subgoal)."""
-        level = copy.copy(cost)
-        level.terms = {n: (w, on and n != 'critic') for n, (w, on) in cost.terms.items()}
+        level = cost.with_terms({n: (w, on and n != 'critic')
+                                 for n, (w, on) in cost.terms.items()})
         if not level.active():
             level = IntrinsicCost({'goal': (1.0, True)},
                                   terminal_weight=cost.ctx.terminal_weight)
@@ -560,15 +696,50 @@ class HierarchicalPlanner(Planner):
         return lower.actions, latents, costs, info
 
 
-PLANNERS = {c.name: c for c in (GradientPlanner, CEMPlanner, MPPIPlanner, RandomPlanner,
-                                Mode1Planner, HierarchicalPlanner)}
-
-
 def make_planner(name, model, **cfg):
-    """Planner by name: gd, cem, mppi, hierarchical, mode1, random."""
+    """Planner by name (a key of PLANNERS: gd, cem, mppi, hierarchical, mode1, random)."""
     if name not in PLANNERS:
         raise ValueError(f'unknown planner {name!r}; choose from {sorted(PLANNERS)}')
     return PLANNERS[name](model, **cfg)
+
+
+# Planners a flat setting `planner` may name: mode1 needs an actor object, not settings.
+def flat_planner_names():
+    return [n for n in PLANNERS if n != 'mode1']
+
+
+def planner_params(default='gd'):
+    """Flat planner settings: `planner`, the shared ones, then `<planner>.<param>`.
+    gd is the shipped planner (config/world_model.yaml)."""
+    out = [Param('planner', default, 'Mode-2 planner', choices=tuple(flat_planner_names()))]
+    out += list(SHARED_PARAMS.values())
+    for cls in PLANNERS.values():
+        out += cls.flat_params()
+    return out
+
+
+def planning_params():
+    """Every flat planning setting: planner_params() then the cost's (cost_params())."""
+    return planner_params() + cost_params()
+
+
+def planner_kwargs(values, name=None):
+    """make_planner keywords of planner `name` (default values['planner']) from flat
+    settings; ValueError naming the setting when one is out of its declared range."""
+    name = values.get('planner', 'gd') if name is None else name
+    if name not in PLANNERS:
+        raise ValueError(f'unknown planner {name!r}; choose from {sorted(PLANNERS)}')
+    check_values(planner_params(), {k: v for k, v in values.items() if k != 'planner'})
+    return PLANNERS[name].kwargs_from_flat(values)
+
+
+def build_planning(values, model, critic=None, **extra):
+    """(planner, cost) from flat settings {name: value} (planning_params() names; missing
+    ones keep their defaults). `extra` goes to the planner as is (action_dim, actor)."""
+    name = values.get('planner', 'gd')
+    planner = make_planner(name, model, **planner_kwargs(values, name), **extra)
+    cost = IntrinsicCost.from_params(values, critic=critic)
+    return planner, cost
 
 
 class RecedingHorizon:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from jepa_ros.core.device import pick_device
 from jepa_ros.core.losses import (LossConfig, level2_losses, predictor_only_loss,
                                   rollout_prediction_loss, world_model_losses)
 from jepa_ros.core.metrics import collapse_report
@@ -110,15 +111,6 @@ def copy_last_loss(latents, discount=1.0):
     with torch.no_grad():
         target = latents[:, 1:]
         return rollout_prediction_loss(latents[:, :1].expand_as(target), target, discount)
-
-
-def pick_device(name='auto'):
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    dev = torch.device(name)
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('--device cuda requested but CUDA is not available')
-    return dev
 
 
 class FrameBank:

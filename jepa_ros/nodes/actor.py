@@ -19,15 +19,14 @@ import time
 import numpy as np
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode
 from std_srvs.srv import SetBool
 
 from jepa_ros.core import action_modes
 from jepa_ros.core import command as cmdlib
 from jepa_ros.nodes import common
 from jepa_ros.nodes.configurator import OWNED_KEYS
-from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, release,
-                                           resolve_path, run_lifecycle_node)
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, resolve_path,
+                                           run_lifecycle_node)
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
@@ -85,24 +84,25 @@ def read_action_config(path):
             int(cfg['latent_dim']))
 
 
-class ActorNode(LifecycleNode):
+class ActorNode(ModelLifecycleNode):
+    MODEL_ATTRS = ('policy',)
+    CONFIGURED_ENTITIES = ('cmd_pub',)
+    ACTIVE_ENTITIES = ('subs', 'timer')
+
     def __init__(self, action_config=None, policy=None, **kwargs):
         """action_config=(scale, mode, latent_dim) and policy=callable(z, g) may be handed in
         (bringup, tests) instead of being read from the checkpoints."""
-        super().__init__('actor', **kwargs)
         # `mode` is the configurator's (OWNED_KEYS): refused for `ros2 param set` while it is up.
         # _on_params runs after a set (timer, limits): validation is the specs' ranges.
-        self.p = common.declare_params(self, PARAMS, on_applied=self._on_params,
-                                       owned=OWNED_KEYS['actor'])
-        self._given_cfg, self._given_policy = action_config, policy
-        self.policy = None
+        super().__init__('actor', PARAMS, given={'action_config': action_config,
+                                                 'policy': policy},
+                         on_applied=self._on_params, owned=OWNED_KEYS['actor'], **kwargs)
         self.lock = threading.Lock()
         # Ticks run from the timer and (command_on_input) from the input callbacks, which
         # are in different callback groups: one tick at a time.
         self.tick_lock = threading.Lock()
         self.group = MutuallyExclusiveCallbackGroup()
         self.in_group = MutuallyExclusiveCallbackGroup()
-        self.log = RateLimitedLog(self.get_logger(), 5.0)
         self.shaper = cmdlib.CommandShaper(self._limits(self.p))
         self.estop = False
         self.state = self.goal = None        # numpy latents
@@ -118,8 +118,6 @@ class ActorNode(LifecycleNode):
         self.counts = {'ticks': 0, 'plan': 0, 'mode1': 0, 'stop': 0, 'rejected_plans': 0,
                        'published': 0}
         self.last_reason = ''
-        self.diag = common.Diagnostics(self)
-        self.diag.status(3, 'unconfigured')
         self.create_service(SetBool, '~/estop', self._on_estop, callback_group=self.in_group)
 
     @staticmethod
@@ -155,25 +153,18 @@ class ActorNode(LifecycleNode):
         self.get_logger().warning(resp.message)
         return resp
 
-    # ---- lifecycle --------------------------------------------------------------------
-    def on_configure(self, state):
-        try:
-            if self._given_cfg is not None:
-                scale, mode, d = self._given_cfg
-            else:
-                scale, mode, d = read_action_config(self.p['checkpoint'])
-            self.action_scale = list(scale)
-            self.mode = action_modes.get(self.p['action_mode'] or mode)
-            self.action_mode = self.mode.name
-            self.latent_dim = int(d)
-            cmdlib.action_to_twist(np.zeros(len(scale)), scale, self.mode)  # check
-            self.policy = self._given_policy
-            if self.policy is None and self.p['actor_checkpoint']:
-                self.policy = self._load_policy(self.p['actor_checkpoint'])
-        except Exception as exc:
-            self.get_logger().error(f'cannot configure: {exc}')
-            self.diag.status(2, f'configure: {exc}')
-            return FAILURE
+    # ---- lifecycle (ModelLifecycleNode hooks) -------------------------------------------
+    def load(self):
+        scale, mode, d = self.part('action_config', 'checkpoint', read_action_config)
+        self.action_scale = list(scale)
+        self.mode = action_modes.get(self.p['action_mode'] or mode)
+        self.action_mode = self.mode.name
+        self.latent_dim = int(d)
+        cmdlib.action_to_twist(np.zeros(len(scale)), scale, self.mode)  # check
+        self.policy = self.part('policy', 'actor_checkpoint', self._load_policy,
+                                optional=True)
+
+    def create_outputs(self):
         # The command type is the action mode's: whoever drives the robot (sim_bridge,
         # a robot driver) subscribes the type its mode says.
         self.cmd_pub = self.create_lifecycle_publisher(
@@ -181,15 +172,13 @@ class ActorNode(LifecycleNode):
         self.get_logger().info(f'action mode {self.mode.name}: {self.mode.cmd_msgtype} on '
                                f'cmd_vel, fields {list(self.mode.fields)}, scales '
                                f'{self.action_scale}')
-        self.diag.status(0, 'configured')
-        return SUCCESS
 
     def _load_policy(self, path):
+        """The Mode-1 policy callable(z, g) of an actor checkpoint (resolved `path`)."""
         import torch
         import jepa_ros.core.actor  # noqa: F401  registers the 'actor' checkpoint kind
         from jepa_ros.core.checkpoint import load_checkpoint
-        net, _ = load_checkpoint(resolve_path(path), map_location=self.p['device'],
-                                 kind='actor')
+        net, _ = load_checkpoint(path, map_location=self.device, kind='actor')
         d, a = int(net.config.latent_dim), int(net.config.action_dim)
         if d != self.latent_dim or a != len(self.action_scale):
             raise ValueError(f'actor checkpoint {path} takes {d}-d latents and gives {a}-d '
@@ -203,7 +192,7 @@ class ActorNode(LifecycleNode):
                 return net(zt, gt)[0].cpu().numpy()
         return policy
 
-    def on_activate(self, state):
+    def start(self):
         from jepa_ros_interfaces.msg import LatentState, Plan
         self.subs = [
             self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
@@ -218,30 +207,14 @@ class ActorNode(LifecycleNode):
         self.idle_sent = False  # the first idle tick sends the one zero command
         self.timer = self.create_timer(1.0 / self.p['control_rate'], self._tick,
                                        callback_group=self.group)
-        self.diag.status(0, 'active')
-        return super().on_activate(state)
 
-    def on_deactivate(self, state):
+    def stop(self):
         if self.cmd_pub is not None:  # leave the robot stopped
             with self.tick_lock:
                 with self.lock:
                     out = self.shaper.stop()
                 self._publish(out)
                 self.idle_sent = True
-        release(self, subscriptions=self.subs, timers=[self.timer])
-        self.subs, self.timer = [], None
-        self.diag.status(1, 'inactive')
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state):
-        release(self, lifecycle_publishers=[self.cmd_pub])
-        self.cmd_pub = None
-        self.policy = None
-        self.diag.status(3, 'unconfigured')
-        return SUCCESS
-
-    def on_shutdown(self, state):
-        return SUCCESS
 
     # ---- inputs -----------------------------------------------------------------------
     def _now(self):
@@ -343,7 +316,10 @@ class ActorNode(LifecycleNode):
         self.diag.set('reason', reason)
         self.diag.set('sanitised', self.shaper.sanitised)
         self.diag.set('idle_silent', idle and not self.p['publish_when_idle'])
-        self.diag.status(0 if src != cmdlib.SOURCE_STOP else 1, f'{src}: {reason}')
+        if src != cmdlib.SOURCE_STOP:
+            self.diag.ok(f'{src}: {reason}')
+        else:
+            self.diag.warn(f'{src}: {reason}')
         if reason != self.last_reason:
             # A change of source (perception stale, planner dead -> Mode-1, back to plans)
             # goes out on /diagnostics at once, not at the next 1 Hz report.

@@ -327,15 +327,29 @@ class RateMeter:
         return len(recent) / self.window_s
 
 
+def _diagnostic_level(name):
+    """A DiagnosticStatus level constant (bytes of length 1 in rclpy) as an int."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    return getattr(DiagnosticStatus, name)[0]
+
+
+# diagnostic_msgs/DiagnosticStatus levels, named (the message stores them as one byte).
+DIAG_OK, DIAG_WARN, DIAG_ERROR, DIAG_STALE = (_diagnostic_level(n)
+                                              for n in ('OK', 'WARN', 'ERROR', 'STALE'))
+
+
 class Diagnostics:
-    """Publishes one DiagnosticStatus for this node on /diagnostics at a fixed period."""
+    """Publishes one DiagnosticStatus for this node on /diagnostics at a fixed period.
+
+    Set the level by name: ok(), warn(), error(), stale() (unconfigured / no data yet);
+    status(level, message) takes a DIAG_* level."""
 
     def __init__(self, node, period_s=1.0):
         from diagnostic_msgs.msg import DiagnosticArray
         self.node = node
         self.pub = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.values = {}
-        self.level = 0
+        self.level = DIAG_OK
         self.message = 'ok'
         self.timer = node.create_timer(period_s, self.publish)
 
@@ -343,8 +357,20 @@ class Diagnostics:
         self.values[key] = value
 
     def status(self, level, message):
-        """level: 0 OK, 1 WARN, 2 ERROR, 3 STALE."""
+        """level: DIAG_OK, DIAG_WARN, DIAG_ERROR or DIAG_STALE."""
         self.level, self.message = int(level), str(message)
+
+    def ok(self, message):
+        self.status(DIAG_OK, message)
+
+    def warn(self, message):
+        self.status(DIAG_WARN, message)
+
+    def error(self, message):
+        self.status(DIAG_ERROR, message)
+
+    def stale(self, message):
+        self.status(DIAG_STALE, message)
 
     def publish(self):
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue

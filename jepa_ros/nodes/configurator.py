@@ -29,25 +29,27 @@ from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
+from jepa_ros.core.cost import COST_TERMS, term_params
+from jepa_ros.core.planners import planner_params
 from jepa_ros.nodes import common
+
+# Planner and cost weight declarations live in core (planners / cost terms).
+PLANNER_PARAM = next(p for p in planner_params() if p.name == 'planner')
+COST_WEIGHT_PARAMS = [p for name in COST_TERMS for p in term_params(name)
+                      if p.name == f'cost.{name}.weight']
 
 PARAMS = [
     common.ParamSpec('mode', 'mode2', 'mode2: plan with the world model; mode1: reactive '
                      'actor policy', choices=['mode2', 'mode1']),
-    common.ParamSpec('planner', 'mppi', 'planner pushed to world_model',
-                     choices=['gd', 'cem', 'mppi', 'hierarchical', 'random']),
+    common.ParamSpec('planner', PLANNER_PARAM.default, 'planner pushed to world_model',
+                     choices=PLANNER_PARAM.choices),
     common.ParamSpec('horizon', 12, 'planning horizon pushed to world_model', min=1,
                      max=128),
     common.ParamSpec('budget_s', 0.05, 'plan time budget pushed to world_model (s)',
                      min=0.001, max=10.0),
-    common.ParamSpec('cost.goal.weight', 1.0, 'goal energy weight pushed to world_model',
-                     min=0.0, max=1e4),
-    common.ParamSpec('cost.action_magnitude.weight', 0.0, 'action magnitude weight pushed '
-                     'to world_model', min=0.0, max=1e4),
-    common.ParamSpec('cost.action_smoothness.weight', 0.0, 'action smoothness weight pushed '
-                     'to world_model', min=0.0, max=1e4),
-    common.ParamSpec('cost.critic.weight', 0.0, 'critic cost-to-go weight pushed to '
-                     'world_model (needs its critic_checkpoint)', min=0.0, max=1e4),
+    # One weight per registered cost term (jepa_ros.core.cost), same default and range.
+    *[common.ParamSpec(p.name, p.default, p.description + ', pushed to world_model',
+                       min=p.min, max=p.max) for p in COST_WEIGHT_PARAMS],
     common.ParamSpec('success_energy', 0.02, 'goal reached when the latent energy is below '
                      'this', min=0.0, max=1e6),
     common.ParamSpec('use_sim_success', True, 'also succeed when sim_bridge ~/goal_status '
@@ -67,9 +69,7 @@ PARAMS = [
     common.ParamSpec('sim_node', 'sim_bridge', 'name of the simulator bridge node'),
 ]
 
-WORLD_MODEL_KEYS = ['planner', 'horizon', 'budget_s', 'cost.goal.weight',
-                    'cost.action_magnitude.weight', 'cost.action_smoothness.weight',
-                    'cost.critic.weight']
+WORLD_MODEL_KEYS = ['planner', 'horizon', 'budget_s'] + [p.name for p in COST_WEIGHT_PARAMS]
 PENDING_TIMEOUT_S = 3.0   # a parameter call unanswered this long is dropped and retried
 ACTOR_KEYS = ['mode']
 # The one definition of what the configurator owns: node role -> parameter of that node ->
@@ -235,7 +235,8 @@ class ConfiguratorNode(Node):
         self.mode_reason = reason
         self.mode_events.append((time.monotonic(), mode, reason))
         self.get_logger().warning(f'mode -> {mode}: {reason}')
-        self.diag.status(1 if mode == 'mode1' else 0, f'{mode}: {reason}')
+        self.diag.status(common.DIAG_WARN if mode == 'mode1' else common.DIAG_OK,
+                         f'{mode}: {reason}')
         return True, f'mode {mode}: {reason}'
 
     def _on_set_mode(self, req, resp):

@@ -521,9 +521,9 @@ class MemoryNode(Node):
         self.diag.set('ring_size', len(self.ring))
         self.diag.set('topics', ','.join(t for t, (s, _) in self.subs.items() if s))
         if r.error:
-            self.diag.status(2, r.error)
+            self.diag.error(r.error)
         else:
-            self.diag.status(0, 'recording' if r.running else 'idle (ring buffer only)')
+            self.diag.ok('recording' if r.running else 'idle (ring buffer only)')
 
     def destroy_node(self):
         # Also called on a node whose __init__ raised (rclpy's context shutdown destroys

@@ -8,14 +8,12 @@ logged at a limited rate; the node keeps processing good frames.
 """
 import threading
 
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode
 from sensor_msgs.msg import Image
 
 from jepa_ros.nodes import common
-from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, release,
-                                           resolve_path, run_lifecycle_node)
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, load_world_model,
+                                           run_lifecycle_node)
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
@@ -59,86 +57,51 @@ def classify_bad_image(msg, image_size, resize=False):
     return 'other'
 
 
-def load_world_model(path, device='cpu'):
-    """(model, extra) or CheckpointError/ImportError with a clear message."""
-    from jepa_ros.core.checkpoint import load_checkpoint
-    return load_checkpoint(resolve_path(path), map_location=device, kind='world_model')
-
-
 class NonFiniteLatent(common.ImageError):
     """A well-formed image whose latent is not finite (a broken model, not the camera)."""
 
 
-class PerceptionNode(LifecycleNode):
+class PerceptionNode(ModelLifecycleNode):
+    MODEL_ATTRS = ('model',)
+    CONFIGURED_ENTITIES = ('state_pub', 'goal_pub')
+    ACTIVE_ENTITIES = ('subs',)
+
     def __init__(self, model=None, **kwargs):
-        super().__init__('perception', **kwargs)
-        self.p = common.declare_params(self, PARAMS, self._on_params)
-        self._given_model = model     # bringup/tests may hand in a model instead of a file
-        self.model = None
+        """`model` may be handed in (bringup, tests) instead of the checkpoint."""
+        super().__init__('perception', PARAMS, given={'model': model},
+                         on_applied=self._on_params, **kwargs)
         self.lock = threading.Lock()
         self.group = MutuallyExclusiveCallbackGroup()
-        self.log = RateLimitedLog(self.get_logger(), self.p['log_period_s'])
         self.counts = {'frames': 0, 'goals': 0, 'rejected': 0}
         self.rejected_by_kind = {k: 0 for k in REJECT_KINDS}
         self.last_error = ''
         self.rate = common.RateMeter()
         self.subs = []
         self.state_pub = self.goal_pub = None
-        self.diag = common.Diagnostics(self)
-        self.diag.status(3, 'unconfigured')
 
     def _on_params(self, changed):
         if 'log_period_s' in changed:
             self.log.period_s = float(changed['log_period_s'])
 
-    # ---- lifecycle --------------------------------------------------------------------
-    def on_configure(self, state):
-        import torch
-        from jepa_ros_interfaces.msg import LatentState
-        torch.set_num_threads(self.p['torch_threads'])
-        try:
-            if self._given_model is not None:
-                self.model = self._given_model
-            else:
-                self.model, _ = load_world_model(self.p['checkpoint'], self.p['device'])
-        except Exception as exc:  # CheckpointError, missing core module, bad device
-            self.get_logger().error(f'cannot load checkpoint {self.p["checkpoint"]!r}: {exc}')
-            self.diag.status(2, f'checkpoint: {exc}')
-            self.model = None
-            return FAILURE
+    # ---- lifecycle (ModelLifecycleNode hooks) -------------------------------------------
+    def load(self):
+        self.model = self.part('model', 'checkpoint',
+                               lambda path: load_world_model(path, self.device)[0])
         self.image_size = int(self.model.config.image_size)
+
+    def create_outputs(self):
+        from jepa_ros_interfaces.msg import LatentState
         self.state_pub = self.create_lifecycle_publisher(LatentState, 'jepa/state', 10)
         self.goal_pub = self.create_lifecycle_publisher(LatentState, 'jepa/goal_state',
                                                         common.LATCHED_QOS)
-        self.diag.status(0, 'configured')
-        return SUCCESS
 
-    def on_activate(self, state):
+    def start(self):
         self.subs = [
             self.create_subscription(Image, 'camera/image_raw', self._on_image,
                                      common.SENSOR_QOS, callback_group=self.group),
             self.create_subscription(Image, 'goal/image_raw', self._on_goal,
                                      common.LATCHED_QOS, callback_group=self.group),
         ]
-        self.diag.status(0, 'active')
-        return super().on_activate(state)
-
-    def on_deactivate(self, state):
-        release(self, subscriptions=self.subs)
-        self.subs = []
-        self.diag.status(1, 'inactive')
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state):
-        release(self, lifecycle_publishers=[self.state_pub, self.goal_pub])
-        self.state_pub = self.goal_pub = None
-        self.model = None
-        self.diag.status(3, 'unconfigured')
-        return SUCCESS
-
-    def on_shutdown(self, state):
-        self.model = None
-        return SUCCESS
 
     # ---- data -------------------------------------------------------------------------
     def encode_msg(self, msg):

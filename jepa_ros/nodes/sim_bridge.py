@@ -427,7 +427,7 @@ class SimBridgeNode(Node):
         except Exception as exc:  # noqa: BLE001 - keep stepping; report loudly
             if not self.context.ok():
                 return  # SIGINT/SIGTERM shut the context down under a step: not a fault
-            self.diag.status(2, f'step failed: {exc!r}')
+            self.diag.error(f'step failed: {exc!r}')
             self.get_logger().error(f'step failed: {exc!r}', throttle_duration_sec=2.0)
 
     def _tick(self):
@@ -515,8 +515,8 @@ class SimBridgeNode(Node):
         self.diag.set('goal_reached', status['reached'])
         if status['distance'] is not None:
             self.diag.set('goal_distance', f'{status["distance"]:.4f}')
-        if self.diag.level != 2:
-            self.diag.status(0, 'stopped (no command)' if st.stopped_by_watchdog else 'driving')
+        if self.diag.level != common.DIAG_ERROR:
+            self.diag.ok('stopped (no command)' if st.stopped_by_watchdog else 'driving')
 
     # ---- services --------------------------------------------------------------------
     def _on_reset(self, _req, resp):

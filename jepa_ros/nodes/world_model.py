@@ -17,16 +17,32 @@ import threading
 import time
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode
 
 from jepa_ros.nodes import common
 from jepa_ros.nodes.configurator import OWNED_KEYS
-from jepa_ros.nodes.lifecycle_util import (FAILURE, SUCCESS, RateLimitedLog, release,
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, load_world_model,
                                            run_lifecycle_node)
-from jepa_ros.nodes.perception import load_world_model
 
-PLANNER_CHOICES = ['gd', 'cem', 'mppi', 'hierarchical', 'random']
-COST_TERMS = ['goal', 'action_magnitude', 'action_smoothness', 'critic']
+from jepa_ros.core.planners import flat_planner_names, planning_params
+
+PLANNER_CHOICES = flat_planner_names()
+
+
+def planning_param_specs():
+    """Node parameters of the planners and the cost, derived from their declarations
+    (jepa_ros.core.planners / jepa_ros.core.cost): `planner`, horizon, seed, samples,
+    iterations, `<planner>.<param>`, `cost.terms`, `cost.<term>.weight`, ..."""
+    specs = []
+    for p in planning_params():
+        listed = isinstance(p.default, list)
+        specs.append(common.ParamSpec(p.name, p.default, p.description, min=p.min,
+                                      max=p.max, choices=None if listed else p.choices,
+                                      check=p.validate if listed else None))
+    return specs
+
+
+# Parameters that rebuild the planner (checked by building one before a set is accepted).
+PLANNER_KEYS = frozenset(p.name for p in planning_params() if not p.name.startswith('cost.'))
 
 PARAMS = [
     common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
@@ -39,8 +55,7 @@ PARAMS = [
                      'then stay 0); relative paths as for checkpoint', read_only=True),
     common.ParamSpec('device', 'cpu', 'torch device', choices=['cpu', 'cuda'],
                      read_only=True),
-    common.ParamSpec('planner', 'mppi', 'Mode-2 planner', choices=PLANNER_CHOICES),
-    common.ParamSpec('horizon', 12, 'planning horizon in model steps', min=1, max=128),
+    *planning_param_specs(),
     common.ParamSpec('plan_rate', 10.0, 're-planning rate (Hz); between new states a re-plan '
                      'continues the optimisation from the same state', min=0.2, max=100.0),
     common.ParamSpec('plan_on_state', True, 'also plan as soon as a new latent state '
@@ -50,36 +65,11 @@ PARAMS = [
                      min=0.001, max=10.0),
     common.ParamSpec('budget_s', 0.05, 'time budget of one plan (s); planners stop '
                      'iterating when it runs out', min=0.001, max=10.0),
-    common.ParamSpec('samples', 128, 'candidates per iteration (cem, mppi, random)',
-                     min=1, max=8192),
-    common.ParamSpec('iterations', 4, 'sampling iterations per plan at most (cem, mppi)',
-                     min=1, max=1000),
-    common.ParamSpec('gd.iterations', 1, 'Adam steps per plan at most (gd; the optimisation '
-                     'continues across re-plans, so 1 is enough at the plan rate)',
-                     min=1, max=1000),
-    common.ParamSpec('gd.num_inits', 4, 'action sequences optimised in one batch (gd): the '
-                     'previous plan plus random restarts', min=1, max=1024),
-    common.ParamSpec('gd.lr', 0.2, 'Adam step size on the tanh-squashed actions (gd)',
-                     min=1e-4, max=10.0),
     common.ParamSpec('warm_start', True, 'start each plan from the previous one, shifted'),
     common.ParamSpec('planning', True, 'false pauses Mode-2 planning (the configurator sets it '
                      'in Mode-1, which needs no plans, so the reactive path gets the CPU)'),
     common.ParamSpec('state_timeout', 0.5, 'do not plan from a state older than this (s)',
                      min=0.01, max=60.0),
-    common.ParamSpec('seed', 0, 'planner random seed', min=0, max=2**31 - 1),
-    common.ParamSpec('cost.goal.weight', 1.0, 'weight of the goal energy (latent distance '
-                     'to the goal)', min=0.0, max=1e4),
-    common.ParamSpec('cost.action_magnitude.weight', 0.0, 'weight of the squared action '
-                     'norm', min=0.0, max=1e4),
-    common.ParamSpec('cost.action_smoothness.weight', 0.0, 'weight of squared action '
-                     'changes', min=0.0, max=1e4),
-    common.ParamSpec('cost.critic.weight', 0.0, 'weight of the trainable critic\'s '
-                     'cost-to-go (steps) from the last predicted latent; needs '
-                     'critic_checkpoint', min=0.0, max=1e4),
-    common.ParamSpec('cost.terminal_weight', 1.0, 'goal energy weight of the last step '
-                     'relative to the running steps', min=0.0, max=1e4),
-    common.ParamSpec('cost.running_weight', 1.0, 'goal energy weight of every step before '
-                     'the last', min=0.0, max=1e4),
     common.ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1,
                      max=64, read_only=True),
     common.ParamSpec('autostart', True, 'configure and activate on start (own process)',
@@ -89,35 +79,29 @@ PARAMS = [
 
 def planner_config(p, model):
     """make_planner kwargs from the node parameters (only those the planner takes)."""
-    name = p['planner']
-    cfg = {'horizon': int(p['horizon']), 'seed': int(p['seed'])}
-    if name in ('cem', 'mppi'):
-        cfg.update(samples=int(p['samples']), iterations=int(p['iterations']))
-        if name == 'cem':  # the planner's default of 24 elites, fewer when samples < 24
-            cfg['elites'] = min(24, int(p['samples']))
-    elif name == 'random':
-        cfg.update(samples=int(p['samples']))
-    elif name == 'gd':
-        cfg.update(iterations=int(p['gd.iterations']), num_inits=int(p['gd.num_inits']),
-                   lr=float(p['gd.lr']))
-    elif name == 'hierarchical':
-        k = 4
-        cfg.update(k=k, coarse_horizon=max(2, math.ceil(int(p['horizon']) / k) + 1))
-    return cfg
+    from jepa_ros.core.planners import planner_kwargs
+    return planner_kwargs(p)
 
 
 def make_cost(p, critic=None):
-    """IntrinsicCost from the node parameters; ValueError when cost.critic.weight > 0 and
-    no critic is loaded (the reason the parameter set is refused with)."""
+    """IntrinsicCost from the node parameters; ValueError when the critic term is in use
+    (listed, weight > 0) and no critic is loaded (the reason a parameter set is refused)."""
     from jepa_ros.core.cost import IntrinsicCost
-    terms = {}
-    for t in COST_TERMS:
-        w = float(p[f'cost.{t}.weight'])
-        terms[t] = (w, w != 0.0)
-    if terms['critic'][1] and critic is None:
+    if critic is None and 'critic' in p['cost.terms'] and float(p['cost.critic.weight']) > 0:
         raise ValueError('cost.critic.weight > 0 needs a critic: set critic_checkpoint')
-    return IntrinsicCost(terms, terminal_weight=float(p['cost.terminal_weight']),
-                         running_weight=float(p['cost.running_weight']), critic=critic)
+    return IntrinsicCost.from_params(p, critic=critic)
+
+
+def cost_breakdown(cost, latents, actions, goal):
+    """{term: weighted cost} of one plan, latents (T,D) / actions (T,A): the parts of its
+    total cost, published as diagnostics. {} when a term cannot be evaluated."""
+    import torch
+    try:
+        with torch.no_grad():
+            parts = cost.breakdown(latents.detach()[None], actions[None].to(latents), goal)
+        return {name: float(v[0]) for name, v in parts.items()}
+    except (ValueError, RuntimeError):
+        return {}
 
 
 def load_critic_checkpoint(path, device='cpu'):
@@ -129,23 +113,22 @@ def load_critic_checkpoint(path, device='cpu'):
     return critic
 
 
-class WorldModelNode(LifecycleNode):
+class WorldModelNode(ModelLifecycleNode):
+    MODEL_ATTRS = ('model', 'planner', 'critic')
+    CONFIGURED_ENTITIES = ('plan_pub', 'subgoal_pub')
+    ACTIVE_ENTITIES = ('subs', 'plan_timer', 'plan_trigger')
+
     def __init__(self, model=None, critic=None, **kwargs):
         """model / critic may be handed in (bringup, tests) instead of the checkpoints."""
-        super().__init__('world_model', **kwargs)
         # Planner, horizon, budget, cost weights and `planning` are the configurator's
         # (OWNED_KEYS): it sets them here; `ros2 param set` of them is refused while it is up.
-        self.p = common.declare_params(self, PARAMS, self._check_params, self._apply_params,
-                                       owned=OWNED_KEYS['world_model'])
-        self._given_model = model
-        self._given_critic = critic
-        self.model = None
-        self.critic = None
+        super().__init__('world_model', PARAMS, given={'model': model, 'critic': critic},
+                         on_check=self._check_params, on_applied=self._apply_params,
+                         owned=OWNED_KEYS['world_model'], **kwargs)
         self._upper_result = None             # level-2 PlanResult of the last hierarchical plan
         self.lock = threading.Lock()          # planner/cost vs parameter changes
         self.plan_group = MutuallyExclusiveCallbackGroup()
         self.io_group = MutuallyExclusiveCallbackGroup()
-        self.log = RateLimitedLog(self.get_logger(), 5.0)
         self.state = self.goal = None         # (stamp msg, torch (D,))
         self.state_rx = None                  # monotonic receive time of the state
         self.planner = self.cost = None
@@ -159,8 +142,6 @@ class WorldModelNode(LifecycleNode):
         self.stats = {'plans': 0, 'deadline_misses': 0, 'consecutive_misses': 0,
                       'last_compute_ms': 0.0, 'last_cost': float('nan')}
         self.rate = common.RateMeter()
-        self.diag = common.Diagnostics(self)
-        self.diag.status(3, 'unconfigured')
 
     # ---- parameters -------------------------------------------------------------------
     def _check_params(self, changed):
@@ -168,9 +149,7 @@ class WorldModelNode(LifecycleNode):
         nothing (the set may still be refused)."""
         trial = dict(self.p)
         trial.update(changed)
-        if self.model is not None and set(changed) & {'planner', 'horizon', 'samples',
-                                                      'iterations', 'seed', 'gd.iterations',
-                                                      'gd.num_inits', 'gd.lr'}:
+        if self.model is not None and set(changed) & PLANNER_KEYS:
             from jepa_ros.core.planners import make_planner
             make_planner(trial['planner'], self.model, **planner_config(trial, self.model))
         make_cost(trial, self.critic)  # raises ValueError on a bad combination
@@ -213,40 +192,28 @@ class WorldModelNode(LifecycleNode):
                 return res
             upper.plan_batch = capture
 
-    # ---- lifecycle --------------------------------------------------------------------
-    def on_configure(self, state):
-        import torch
+    # ---- lifecycle (ModelLifecycleNode hooks) -------------------------------------------
+    def load(self):
+        self.model = self.part('model', 'checkpoint',
+                               lambda path: load_world_model(path, self.device)[0])
+        self.critic = self.part('critic', 'critic_checkpoint',
+                                lambda path: load_critic_checkpoint(path, self.device),
+                                optional=True)
+        if self.critic is not None:
+            d = int(self.model.config.latent_dim)
+            cd = int(getattr(getattr(self.critic, 'config', None), 'latent_dim', d))
+            if cd != d:
+                raise ValueError(f'critic latent_dim {cd} != world model latent_dim {d}')
+        with self.lock:
+            self._build()
+            self._warm_up()
+
+    def create_outputs(self):
         from jepa_ros_interfaces.msg import LatentState, Plan
-        torch.set_num_threads(self.p['torch_threads'])
-        try:
-            if self._given_model is not None:
-                self.model = self._given_model
-            else:
-                self.model, _ = load_world_model(self.p['checkpoint'], self.p['device'])
-            if self._given_critic is not None:
-                self.critic = self._given_critic
-            elif self.p['critic_checkpoint']:
-                self.critic = load_critic_checkpoint(self.p['critic_checkpoint'],
-                                                     self.p['device'])
-            if self.critic is not None:
-                d = int(self.model.config.latent_dim)
-                cd = int(getattr(getattr(self.critic, 'config', None), 'latent_dim', d))
-                if cd != d:
-                    raise ValueError(f'critic latent_dim {cd} != world model latent_dim {d}')
-            with self.lock:
-                self._build()
-                self._warm_up()
-        except Exception as exc:
-            self.get_logger().error(f'cannot configure: {exc}')
-            self.diag.status(2, f'configure: {exc}')
-            self.model = self.critic = None
-            return FAILURE
         self.plan_pub = self.create_lifecycle_publisher(Plan, 'jepa/plan', 10)
         self.subgoal_pub = self.create_lifecycle_publisher(LatentState, 'jepa/subgoal', 10)
-        self.diag.status(0, 'configured')
-        return SUCCESS
 
-    def on_activate(self, state):
+    def start(self):
         from jepa_ros_interfaces.msg import LatentState
         self.subs = [
             self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
@@ -259,26 +226,6 @@ class WorldModelNode(LifecycleNode):
         # Plans run in plan_group only; a new state wakes it through this guard condition.
         self.plan_trigger = self.create_guard_condition(self._plan_tick,
                                                         callback_group=self.plan_group)
-        self.diag.status(0, 'active')
-        return super().on_activate(state)
-
-    def on_deactivate(self, state):
-        release(self, subscriptions=self.subs, timers=[self.plan_timer],
-                       guards=[self.plan_trigger])
-        self.subs, self.plan_timer, self.plan_trigger = [], None, None
-        self.diag.status(1, 'inactive')
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state):
-        release(self, lifecycle_publishers=[self.plan_pub, self.subgoal_pub])
-        self.plan_pub = self.subgoal_pub = None
-        self.model = self.planner = self.critic = None
-        self.diag.status(3, 'unconfigured')
-        return SUCCESS
-
-    def on_shutdown(self, state):
-        self.model = self.planner = None
-        return SUCCESS
 
     # ---- data -------------------------------------------------------------------------
     def _latent(self, msg, kind):
@@ -345,6 +292,7 @@ class WorldModelNode(LifecycleNode):
         compute_ms = (time.perf_counter() - t0) * 1e3
         actions = torch.nan_to_num(res.actions.detach(), nan=0.0).clamp(-1.0, 1.0)
         self.previous, self.previous_stamp = actions, stamp
+        res.info['cost_terms'] = cost_breakdown(cost, res.latents, actions, g)
         self._publish(header, name, actions, res, compute_ms, budget)
         if name == 'hierarchical' and self.subgoal_pub is not None:
             self._publish_subgoal(header, res)
@@ -375,10 +323,16 @@ class WorldModelNode(LifecycleNode):
         self.diag.set('plan_rate_hz', f'{self.rate.rate():.2f}')
         self.diag.set('planner', name)
         self.diag.set('horizon', msg.horizon)
+        # Per-term cost of the published plan (the terms of Plan.cost), key cost.<term>;
+        # terms no longer in use are dropped.
+        for key in [k for k in self.diag.values if k.startswith('cost.')]:
+            del self.diag.values[key]
+        for term, value in res.info.get('cost_terms', {}).items():
+            self.diag.set(f'cost.{term}', round(value, 6))
         if st['consecutive_misses'] >= 3:
-            self.diag.status(1, f'{st["consecutive_misses"]} consecutive deadline misses')
+            self.diag.warn(f'{st["consecutive_misses"]} consecutive deadline misses')
         else:
-            self.diag.status(0, 'planning')
+            self.diag.ok('planning')
 
     def subgoal_of(self, res):
         """The level-2 subgoal (D2,) of a hierarchical PlanResult, or None.
@@ -416,13 +370,13 @@ class WorldModelNode(LifecycleNode):
 
     def _plan_tick(self):
         if not self.p['planning']:
-            self.diag.status(0, 'planning paused (Mode-1)')
+            self.diag.ok('planning paused (Mode-1)')
             return
         try:
             self.plan_once()
         except Exception as exc:  # a planner bug must not kill the node
             self.log.warn('plan', f'planning failed: {exc!r}')
-            self.diag.status(2, f'planning failed: {exc}')
+            self.diag.error(f'planning failed: {exc}')
 
 
 def main(args=None):

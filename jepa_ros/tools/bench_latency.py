@@ -5,7 +5,8 @@ through the ReachGoal action vs the in-process reference loop (section `ros_reac
     python -m jepa_ros.tools.bench_latency --reach 10 [--quick]
 
 The graph runs as in deployment: `start_graph(world, multiprocess=True)` (one process per
-node, config/stack.yaml + config/*.yaml). This process is only an observer and operator:
+node, config/stack.yaml + config/*.yaml). This process drives and observes it through
+`jepa_ros.nodes.stack_client.StackClient`:
 
 * latency, measured at a subscriber: Mode-2, image stamp -> first cmd_vel received after
   the plan made from that image arrived; Mode-1, image stamp -> first cmd_vel received
@@ -47,96 +48,13 @@ def graph_overrides(ckpt, world='two_rooms', seed=0, configurator=None, world_mo
     return ov
 
 
-class Operator:
-    """Observer/operator node of the benchmark and the end-to-end test."""
-
-    def __init__(self, name='jepa_operator'):
-        from geometry_msgs.msg import Twist
-        from rclpy.action import ActionClient
-        from rclpy.node import Node
-        from std_srvs.srv import Trigger
-
-        from jepa_ros_interfaces.action import ReachGoal
-        from jepa_ros_interfaces.msg import LatentState, Plan
-        from jepa_ros_interfaces.srv import SetMode
-        self.node = n = Node(name)
-        self.ReachGoal = ReachGoal
-        self.states = []   # (stamp_s, receipt_s)
-        self.plans = []    # (stamp_s, receipt_s, compute_ms)
-        self.cmds = []     # (receipt_s, (vx, vy, wz))
-        n.create_subscription(LatentState, 'jepa/state', self._on_state, 50)
-        n.create_subscription(Plan, 'jepa/plan', self._on_plan, 50)
-        n.create_subscription(Twist, 'cmd_vel', self._on_cmd, 100)
-        self.reach = ActionClient(n, ReachGoal, 'reach_goal')
-        self.reset_cli = n.create_client(Trigger, '/sim_bridge/reset')
-        self.mode_cli = n.create_client(SetMode, '/configurator/set_mode')
-        self.Trigger, self.SetMode = Trigger, SetMode
-
-    def now(self):
-        return self.node.get_clock().now().nanoseconds * 1e-9
-
-    @staticmethod
-    def _stamp(h):
-        return h.stamp.sec + h.stamp.nanosec * 1e-9
-
-    def _on_state(self, m):
-        self.states.append((self._stamp(m.header), self.now()))
-
-    def _on_plan(self, m):
-        self.plans.append((self._stamp(m.header), self.now(), float(m.compute_ms)))
-
-    def _on_cmd(self, m):
-        self.cmds.append((self.now(), (m.linear.x, m.linear.y, m.angular.z)))
-
-    def spin(self, pred, timeout):
-        from jepa_ros.nodes.common import spin_until
-        return spin_until(self.node, pred, timeout)
-
-    def spin_for(self, seconds):
-        self.spin(lambda: False, seconds)
-
-    def wait_future(self, fut, timeout):
-        from jepa_ros.nodes.common import wait_future
-        return wait_future(self.node, fut, timeout)
-
-    def wait_up(self, timeout=120.0):
-        """ReachGoal server, reset service and a flowing latent state."""
-        if not self.reach.wait_for_server(timeout_sec=timeout):
-            raise RuntimeError('reach_goal action server did not come up')
-        if not self.reset_cli.wait_for_service(timeout_sec=timeout):
-            raise RuntimeError('/sim_bridge/reset did not come up')
-        if not self.spin(lambda: len(self.states) > 2, timeout):
-            raise RuntimeError('no jepa/state: perception is not running')
-
-    def set_mode(self, mode):
-        if not self.mode_cli.wait_for_service(timeout_sec=30):
-            raise RuntimeError('/configurator/set_mode not available')
-        r = self.wait_future(self.mode_cli.call_async(self.SetMode.Request(mode=mode)), 10)
-        if not r.success:
-            raise RuntimeError(f'set_mode {mode}: {r.message}')
-
-    def reset_sim(self):
-        r = self.wait_future(self.reset_cli.call_async(self.Trigger.Request()), 10)
-        if not r.success:
-            raise RuntimeError(r.message)
-        return json.loads(r.message)
-
-    def send_goal(self, timeout_s, feedback=None):
-        goal = self.ReachGoal.Goal(sample_in_sim=True, timeout_s=float(timeout_s))
-        h = self.wait_future(self.reach.send_goal_async(goal, feedback_callback=feedback), 15)
-        if not h.accepted:
-            raise RuntimeError('goal rejected')
-        return h
-
-    def run_goal(self, timeout_s):
-        """One ReachGoal to completion -> (success, message, wall seconds)."""
-        t0 = time.monotonic()
-        h = self.send_goal(timeout_s)
-        res = self.wait_future(h.get_result_async(), timeout_s + 30)
-        return bool(res.result.success), res.result.message, time.monotonic() - t0
-
-    def destroy(self):
-        self.node.destroy_node()
+def run_goal(client, timeout_s):
+    """One simulator-sampled ReachGoal to its end -> (success, message, wall seconds)."""
+    t0 = time.monotonic()
+    res = client.reach(timeout_s)
+    if res is None:
+        raise TimeoutError(f'no ReachGoal result within {timeout_s + 30:.0f} s')
+    return bool(res.result.success), res.result.message, time.monotonic() - t0
 
 
 # ---- latency ----------------------------------------------------------------------------
@@ -148,14 +66,14 @@ def first_after(times, t):
 
 def latencies(op, t_start, t_end, mode):
     """ms from image stamp to the first command received after the image's state (mode1)
-    or plan (mode2) arrived, for the images of the window."""
-    cmd_t = np.array([t for t, _ in op.cmds if t_start <= t <= t_end + 1.0])
+    or plan (mode2) arrived, for the images of the window (`op`: a StackClient)."""
+    cmd_t = np.array([c.receipt for c in op.cmds if t_start <= c.receipt <= t_end + 1.0])
     if mode == 'mode1':
-        events = op.states
+        events = [(m.stamp, m.receipt) for m in op.states]
     else:   # the first plan made from each image (re-plans from it come later)
         first = {}
-        for s, r, _ in op.plans:
-            first.setdefault(s, r)
+        for m in op.plans:
+            first.setdefault(m.stamp, m.receipt)
         events = sorted(first.items(), key=lambda sr: sr[1])
     out = []
     for stamp, receipt in events:
@@ -167,7 +85,7 @@ def latencies(op, t_start, t_end, mode):
     return np.asarray(out)
 
 
-def rate(items, t_start, t_end, key=lambda x: x[1]):
+def rate(items, t_start, t_end, key=lambda x: x.receipt):
     """Messages per second in the window from their arrival times: (n - 1) over the span
     from the first to the last (counting n in the window instead is off by up to one
     message: +-5 % for 10 Hz over 20 s)."""
@@ -182,14 +100,14 @@ def measure_window(op, seconds, mode):
     op.spin_for(seconds)
     t1 = op.now()
     lat = latencies(op, t0, t1, mode)
-    compute = [c for s, r, c in op.plans if t0 <= r <= t1]
+    compute = [float(m.msg.compute_ms) for m in op.plans if t0 <= m.receipt <= t1]
     return {
         'mode': mode,
         'samples': int(len(lat)),
         'p50_ms': float(np.percentile(lat, 50)) if len(lat) else math.nan,
         'p99_ms': float(np.percentile(lat, 99)) if len(lat) else math.nan,
         'plan_hz': rate(op.plans, t0, t1),
-        'control_hz': rate(op.cmds, t0, t1, key=lambda x: x[0]),
+        'control_hz': rate(op.cmds, t0, t1),
         'state_hz': rate(op.states, t0, t1),
         'plan_compute_ms_p50': float(np.median(compute)) if compute else math.nan,
     }
@@ -199,26 +117,27 @@ def bench_latency(ckpt, seconds, log_dir=None, world='two_rooms'):
     import rclpy
 
     from jepa_ros.nodes.graph import start_graph
+    from jepa_ros.nodes.stack_client import StackClient
     g = start_graph(world, multiprocess=True, skip=('memory',), log_dir=log_dir,
                     overrides=graph_overrides(ckpt, world))
     rclpy.init()
-    op = Operator('bench_latency')
+    op = StackClient('bench_latency', world=world)
     rows = []
     try:
         op.wait_up()
         h = op.send_goal(timeout_s=4 * seconds + 60)
-        op.spin(lambda: len(op.plans) > 3, 30)
+        op.spin_until(lambda: len(op.plans) > 3, 30)
         rows.append(measure_window(op, seconds, 'mode2'))
         op.set_mode('mode1')
         op.spin_for(0.5)
         rows.append(measure_window(op, seconds, 'mode1'))
-        op.wait_future(h.cancel_goal_async(), 10)
+        op.cancel(h)
         op.set_mode('mode2')
         dead = g.dead()
         if dead:
             raise RuntimeError(f'graph processes died: {dead}')
     finally:
-        op.destroy()
+        op.close()
         rclpy.shutdown()
         g.stop()
     return rows
@@ -327,26 +246,27 @@ def ros_reach(ckpt, n, seed, max_steps, log_dir=None, world='two_rooms', wm_para
     import rclpy
 
     from jepa_ros.nodes.graph import start_graph
+    from jepa_ros.nodes.stack_client import StackClient
     ov = graph_overrides(ckpt, world, seed,
                          configurator={'success_energy': 0.0, 'use_sim_success': True,
                                        'feedback_rate': 10.0, **(wm_params or {})})
     g = start_graph(world, multiprocess=True, skip=('memory',), log_dir=log_dir,
                     overrides=ov)
     rclpy.init()
-    op = Operator('reach_goal_client')
+    op = StackClient('reach_goal_client', world=world)
     out = []
     try:
         op.wait_up()
         for _ in range(n):
             op.reset_sim()
-            out.append(op.run_goal(timeout_s=max_steps * 0.1))
+            out.append(run_goal(op, timeout_s=max_steps * 0.1))
             if progress:
                 progress(out[-1])
             dead = g.dead()
             if dead:
                 raise RuntimeError(f'graph processes died: {dead}')
     finally:
-        op.destroy()
+        op.close()
         rclpy.shutdown()
         g.stop()
     return out

@@ -5,7 +5,8 @@
 2. Start the ROS 2 graph in this process (sim_bridge, perception, world_model, actor,
    configurator, memory recording into the run folder).
 3. Send a series of seeded ReachGoal goals (goal images sampled by the simulator) from a
-   separate client node, printing per goal: reached or not, steps, energy.
+   separate client node (jepa_ros.nodes.stack_client.StackClient, on its own context),
+   printing per goal: reached or not, steps, energy.
 4. Write runs/<timestamp>/: report.md/html, plots, episode GIF, the MCAP recording, config.
 """
 import datetime
@@ -19,7 +20,6 @@ import numpy as np
 from jepa_ros.tools import make_train
 from jepa_ros.tools.report import GoalRecord, RunRecord, write_report
 
-ROOT = make_train.MODELS.rsplit(os.sep, 1)[0]
 CRITIC_WEIGHT = 1.0  # as in `jepa-ros eval planning` (docs/BENCHMARKS.md)
 
 
@@ -115,148 +115,56 @@ def _ridge(x, y, alpha=1e-3):
     return np.linalg.solve(xa.T @ xa + reg, xa.T @ y)
 
 
-class DemoClient:
-    """The user's side: a separate node that sends goals and watches the robot."""
+class GifRecorder:
+    """Camera frames of the animated goal, each with the plan's predicted latents at that
+    time, and the goal image; fed by the StackClient's executor thread."""
 
-    def __init__(self, latent_dim):
-        import rclpy
-        from rclpy.action import ActionClient
-        from rclpy.executors import SingleThreadedExecutor
-        from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import Twist
-        from jepa_ros_interfaces.action import ReachGoal
-        from jepa_ros_interfaces.msg import LatentState, Plan
-        from nav_msgs.msg import Odometry
+    def __init__(self, client, latent_dim):
         from sensor_msgs.msg import Image
         from jepa_ros.nodes import common
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('jepa_demo_client', context=self.context)
+        self.client, self.latent_dim = client, latent_dim
         self.lock = threading.Lock()
-        self.latent_dim = latent_dim
         self.recording = False
-        self.frames, self.plan_paths, self.plan_ms = [], [], []
+        self.frames, self.plan_paths = [], []
         self.goal_image = None
-        self.latest_plan_latents = None
-        self.true_xy, self.latents = [], []
-        self.latency_ms = []
-        self.last_state_stamp = None
-        self.counts = {'plans': 0, 'commands': 0, 'states': 0}
-        self.node.create_subscription(Image, 'camera/image_raw', self._on_image, common.SENSOR_QOS)
-        self.node.create_subscription(Image, 'goal/image_raw', self._on_goal_image,
-                                      common.LATCHED_QOS)
-        self.node.create_subscription(Odometry, 'odom', self._on_odom, 10)
-        self.node.create_subscription(LatentState, 'jepa/state', self._on_state, 10)
-        self.node.create_subscription(Plan, 'jepa/plan', self._on_plan, 10)
-        self.node.create_subscription(Twist, 'cmd_vel', self._on_cmd, 10)
-        self.diag = {}
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
-        from std_srvs.srv import Trigger
-        self.goal_status = self.node.create_client(Trigger, '/sim_bridge/goal_status')
-        self.Trigger = Trigger
-        self.action = ActionClient(self.node, ReachGoal, 'reach_goal')
-        self.ReachGoal = ReachGoal
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        client.subscribe(Image, 'camera/image_raw', self._on_image, common.SENSOR_QOS)
+        client.subscribe(Image, 'goal/image_raw', self._on_goal_image, common.LATCHED_QOS)
 
-    def _spin(self):
-        while not self._stop.is_set() and self.context.ok():
-            self.executor.spin_once(timeout_sec=0.05)
+    def latest_plan_latents(self):
+        plans = self.client.plans
+        if not plans or not self.latent_dim:
+            return None
+        lat = np.asarray(plans[-1].msg.predicted_latents, dtype=np.float32)
+        return lat.reshape(-1, self.latent_dim) if lat.size and \
+            lat.size % self.latent_dim == 0 else None
 
-    def now(self):
-        return self.node.get_clock().now().nanoseconds * 1e-9
-
-    # -- subscriptions (runs in the client's executor thread) --
     def _on_image(self, msg):
         if self.recording:
             from jepa_ros.nodes.common import image_to_rgb
             with self.lock:
                 self.frames.append(image_to_rgb(msg))
-                self.plan_paths.append(self.latest_plan_latents)
+                self.plan_paths.append(self.latest_plan_latents())
 
     def _on_goal_image(self, msg):
         from jepa_ros.nodes.common import image_to_rgb
         self.goal_image = image_to_rgb(msg)
 
-    def _on_odom(self, msg):
-        p = msg.pose.pose.position
-        with self.lock:
-            self.true_xy.append((p.x, p.y))
 
-    def _on_state(self, msg):
-        from jepa_ros.nodes.common import stamp_to_sec
-        self.counts['states'] += 1
-        self.last_state_stamp = stamp_to_sec(msg.header.stamp)
-        with self.lock:
-            self.latents.append(np.asarray(msg.data, dtype=np.float32))
-
-    def _on_plan(self, msg):
-        self.counts['plans'] += 1
-        self.plan_ms.append(float(msg.compute_ms))
-        lat = np.asarray(msg.predicted_latents, dtype=np.float32)
-        if self.latent_dim and lat.size and lat.size % self.latent_dim == 0:
-            self.latest_plan_latents = lat.reshape(-1, self.latent_dim)
-
-    def _on_cmd(self, msg):
-        # Image stamp -> command, as seen by a subscriber: the newest state's stamp is the
-        # stamp of the image it was encoded from (an upper bound on the actor's own latency).
-        self.counts['commands'] += 1
-        if self.last_state_stamp is not None and (msg.linear.x or msg.linear.y or msg.angular.z):
-            self.latency_ms.append(1000.0 * (self.now() - self.last_state_stamp))
-
-    def _on_diag(self, msg):
-        for st in msg.status:
-            self.diag[st.name] = {kv.key: kv.value for kv in st.values}
-
-    def take_trajectory(self):
-        with self.lock:
-            xy, lat = self.true_xy, self.latents
-            self.true_xy, self.latents = [], []
-        return xy, lat
-
-    def reach(self, timeout_s, on_feedback):
-        if not self.action.wait_for_server(timeout_sec=30.0):
-            raise RuntimeError('the configurator\'s reach_goal action server did not appear')
-        goal = self.ReachGoal.Goal()
-        goal.sample_in_sim = True
-        goal.timeout_s = float(timeout_s)
-        send = self.action.send_goal_async(goal, feedback_callback=on_feedback)
-        handle = _wait(send, 15.0)
-        if handle is None or not handle.accepted:
-            raise RuntimeError('goal was rejected by the configurator')
-        res = _wait(handle.get_result_async(), timeout_s + 20.0)
-        if res is None:
-            handle.cancel_goal_async()
-            return None
-        return res.result
-
-    def sim_goal_status(self):
-        """Ground truth from the simulator (for the report only): goal state and distance."""
-        if not self.goal_status.wait_for_service(timeout_sec=5.0):
-            return {}
-        res = _wait(self.goal_status.call_async(self.Trigger.Request()), 5.0)
-        try:
-            return json.loads(res.message) if res is not None else {}
-        except ValueError:
-            return {}
-
-    def close(self):
-        self._stop.set()
-        self.thread.join(timeout=3)
-        self.executor.shutdown(timeout_sec=1)
-        self.node.destroy_node()
-        import rclpy
-        rclpy.shutdown(context=self.context)
-
-
-def _wait(future, timeout):
-    t_end = time.monotonic() + timeout
-    while not future.done() and time.monotonic() < t_end:
-        time.sleep(0.02)
-    return future.result() if future.done() else None
+def command_latencies_ms(states, cmds):
+    """Image stamp -> command, as seen by a subscriber: for every moving command, its
+    receipt time minus the stamp of the newest latent state received before it (that
+    stamp is the stamp of the image it was encoded from: an upper bound on the actor's
+    own latency). `states`, `cmds`: StackClient records."""
+    from jepa_ros.nodes.stack_client import twist_of
+    out, i, stamp = [], 0, None
+    for c in sorted(cmds, key=lambda r: r.receipt):
+        while i < len(states) and states[i].receipt <= c.receipt:
+            stamp = states[i].stamp
+            i += 1
+        t = twist_of(c.msg)
+        if stamp is not None and (t.linear.x or t.linear.y or t.angular.z):
+            out.append(1000.0 * (c.receipt - stamp))
+    return out
 
 
 def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=None,
@@ -265,6 +173,7 @@ def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=Non
     import torch
     from jepa_ros.core.checkpoint import load_checkpoint
     from jepa_ros.nodes.graph import start_graph
+    from jepa_ros.nodes.stack_client import StackClient
     from jepa_ros.sim import make_env
     if goals < 1:
         raise ValueError('--goals must be at least 1')
@@ -318,16 +227,19 @@ def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=Non
 
     log(f'[demo] starting the ROS 2 graph ({world}) ...')
     graph = start_graph(world, overrides=overrides)
-    client = None
+    client = gif_rec = None
     records = []
     gif = {'frames': [], 'paths': [], 'goal': None}
     t_graph = time.monotonic()
     try:
-        client = DemoClient(latent_dim)
+        client = StackClient('jepa_demo_client', world=world, own_context=True,
+                             spin_thread=True)
+        gif_rec = GifRecorder(client, latent_dim)
+        client.wait_up(timeout_s=30.0, sim=False, states=False)
         for i in range(goals):
             energies = []
-            client.take_trajectory()
-            client.recording = i == gif_goal
+            n_odom, n_states = len(client.odoms), len(client.states)
+            gif_rec.recording = i == gif_goal
             t0 = time.monotonic()
             modes = set()
 
@@ -335,10 +247,13 @@ def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=Non
                 energies.append(float(fb.feedback.energy))
                 modes.add(fb.feedback.mode)
 
-            result = client.reach(goal_timeout, on_feedback)
-            client.recording = False
-            xy, lat = client.take_trajectory()
-            status = client.sim_goal_status()
+            response = client.reach(goal_timeout, on_feedback, slack_s=20.0)
+            result = response.result if response is not None else None
+            gif_rec.recording = False
+            xy = [(m.msg.pose.pose.position.x, m.msg.pose.pose.position.y)
+                  for m in client.odoms[n_odom:]]
+            lat = [np.asarray(m.msg.data, dtype=np.float32) for m in client.states[n_states:]]
+            status = client.goal_status()
             goal_xy = (status.get('goal_state') or [None])[:2] if status.get('goal_state') \
                 else None
             if result is None:
@@ -359,22 +274,23 @@ def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=Non
                 rec.message = (rec.message + f'; true distance {status["distance"]:.2f} m').strip('; ')
             records.append(rec)
             if i == gif_goal:
-                with client.lock:
-                    gif['frames'] = list(client.frames)
+                with gif_rec.lock:
+                    gif['frames'] = list(gif_rec.frames)
                     gif['paths'] = [probe.pixels(probe.xy(p)).tolist() if p is not None else []
-                                    for p in client.plan_paths]
-                gif['goal'] = client.goal_image
+                                    for p in gif_rec.plan_paths]
+                gif['goal'] = gif_rec.goal_image
             log(f'[demo] goal {i + 1}/{goals}: {"REACHED" if rec.success else "missed"} '
                 f'in {rec.steps} steps, final energy {rec.final_energy:.3f} '
                 f'({rec.wall_s:.1f} s) {rec.message}')
         elapsed = time.monotonic() - t_graph
-        rates = {'plan (jepa/plan)': client.counts['plans'] / elapsed,
-                 'control (cmd_vel)': client.counts['commands'] / elapsed,
-                 'perception (jepa/state)': client.counts['states'] / elapsed}
-        actor_diag = next((v for k, v in client.diag.items() if k.endswith('actor')), {})
+        rates = {'plan (jepa/plan)': len(client.plans) / elapsed,
+                 'control (cmd_vel)': len(client.cmds) / elapsed,
+                 'perception (jepa/state)': len(client.states) / elapsed}
+        actor_diag = client.diag_values('actor')
         modes_count = {k: int(actor_diag[k]) for k in ('plan', 'mode1', 'stop')
                        if k in actor_diag and str(actor_diag[k]).isdigit()}
-        plan_ms, latency = list(client.plan_ms), list(client.latency_ms)
+        plan_ms = [float(m.msg.compute_ms) for m in client.plans]
+        latency = command_latencies_ms(list(client.states), list(client.cmds))
     finally:
         if client is not None:
             client.close()

@@ -9,14 +9,15 @@ import os
 
 import torch
 
-PLANNER_NAMES = ['gd', 'cem', 'mppi', 'mode1', 'hierarchical', 'random']
+from jepa_ros.core.planners import PLANNERS, planning_params
+
 TASK_KINDS = ['any', 'same_room', 'cross_room', 'cross_far', 'far']  # far: reach
 
 
 def add_arguments(parser):
     parser.add_argument('--world', default='two_rooms')
     parser.add_argument('--ckpt', required=True, help='world model checkpoint')
-    parser.add_argument('--planner', default='gd', choices=PLANNER_NAMES)
+    parser.add_argument('--planner', default='gd', choices=list(PLANNERS))
     parser.add_argument('--episodes', type=int, default=20)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--task-kind', default='any', choices=TASK_KINDS)
@@ -38,55 +39,97 @@ def add_arguments(parser):
     parser.add_argument('--smoothness-weight', type=float, default=0.0)
     parser.add_argument('--device', default='auto')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    add_planning_arguments(parser)
 
 
-def planner_config(args):
-    """Parameters for make_planner from the CLI options that apply to args.planner."""
-    cfg = {'horizon': args.horizon, 'seed': args.seed}
-    if args.planner == 'gd':
-        for opt, key in (('iterations', 'iterations'), ('num_inits', 'num_inits')):
-            if getattr(args, opt) is not None:
-                cfg[key] = getattr(args, opt)
-    elif args.planner in ('cem', 'mppi'):
-        for opt in ('iterations', 'samples'):
-            if getattr(args, opt) is not None:
-                cfg[opt] = getattr(args, opt)
-    elif args.planner == 'hierarchical':
-        level1 = {}
-        if args.iterations is not None:
-            level1['iterations'] = args.iterations
-        if args.num_inits is not None:
-            level1['num_inits'] = args.num_inits
-        cfg['level1_cfg'] = level1
-    return cfg
+# Declared settings with a flag of their own above (kept for the recorded commands).
+_OWN_FLAGS = {'planner', 'horizon', 'seed', 'samples', 'iterations'}
+
+
+def _parse_bool(text):
+    if text.lower() in ('1', 'true', 'yes', 'on'):
+        return True
+    if text.lower() in ('0', 'false', 'no', 'off'):
+        return False
+    raise ValueError(f'not a boolean: {text!r}')
+
+
+def add_planning_arguments(parser, skip=_OWN_FLAGS):
+    """One flag per declared planner/cost setting (jepa_ros.core.planners/cost), named
+    like the world_model parameter: --gd.lr, --mppi.temperature, --cost.terms, ...
+    Not given: the planner's own default (cost: the declared default)."""
+    group = parser.add_argument_group('planner and cost settings (declared in core; '
+                                      'the world_model parameters of the same name)')
+    for p in planning_params():
+        if p.name in skip:
+            continue
+        kw = {'default': None, 'dest': p.name,
+              'help': f'{p.description} (default {p.default!r})'}
+        if isinstance(p.default, list):
+            kw.update(nargs='+', metavar='NAME')
+        elif isinstance(p.default, bool):
+            kw.update(type=_parse_bool, metavar='BOOL')
+        else:
+            kw['type'] = type(p.default)
+        group.add_argument(f'--{p.name}', **kw)
+
+
+def declared_flag_values(args):
+    """{setting: value} of the declared-setting flags given on the command line."""
+    return {p.name: getattr(args, p.name) for p in planning_params()
+            if getattr(args, p.name, None) is not None}
+
+
+def _legacy_iterations_key(planner):
+    """What --iterations / --num-inits mean for `planner` (gd keeps them under gd.*)."""
+    if planner == 'hierarchical':
+        return 'gd'
+    return planner
+
+
+def planning_values(args, critic):
+    """Flat planner + cost settings (planning_params() names) from the options; `critic`:
+    whether a critic is loaded (its term weighs --critic-weight then, else 0)."""
+    values = {'planner': args.planner, 'horizon': args.horizon, 'seed': args.seed,
+              'cost.terminal_weight': args.terminal_weight,
+              'cost.action_smoothness.weight': args.smoothness_weight,
+              'cost.critic.weight': args.critic_weight if critic else 0.0}
+    own = _legacy_iterations_key(args.planner)
+    if args.samples is not None:
+        values['samples'] = args.samples
+    if args.iterations is not None:
+        values['gd.iterations' if own == 'gd' else 'iterations'] = args.iterations
+    if getattr(args, 'num_inits', None) is not None:
+        values['gd.num_inits'] = args.num_inits
+    values.update(declared_flag_values(args))
+    if not critic:
+        values['cost.critic.weight'] = 0.0
+    return values
 
 
 def build(args, device):
     """-> (env, world model, planner, cost) as the options describe."""
     from jepa_ros.core.actor import load_actor
     from jepa_ros.core.checkpoint import load_checkpoint
-    from jepa_ros.core.cost import IntrinsicCost
     from jepa_ros.core.critic import load_critic
-    from jepa_ros.core.planners import make_planner
+    from jepa_ros.core.planners import build_planning
     from jepa_ros.sim import make_env
 
     model, _ = load_checkpoint(args.ckpt, map_location=device)
     model.requires_grad_(False)   # planning differentiates w.r.t. actions only
     critic = None
-    terms = {'goal': (1.0, True),
-             'action_smoothness': (args.smoothness_weight, args.smoothness_weight > 0)}
     if args.critic:
         critic, _ = load_critic(args.critic, map_location=device)
         critic.requires_grad_(False)
-        terms['critic'] = (args.critic_weight, args.critic_weight > 0)
-    cost = IntrinsicCost(terms, terminal_weight=args.terminal_weight, critic=critic)
-    cfg = planner_config(args)
+    extra = {}
     if args.planner == 'mode1':
         if not args.actor:
             raise ValueError('--planner mode1 needs --actor FILE')
         actor, _ = load_actor(args.actor, map_location=device)
-        cfg['actor'] = actor
-    planner = make_planner(args.planner, model, action_dim=model.config.action_dim, **cfg)
+        extra['actor'] = actor
+    planner, cost = build_planning(planning_values(args, critic is not None), model,
+                                   critic=critic, action_dim=model.config.action_dim,
+                                   **extra)
     env = make_env(args.world)
     return env, model, planner, cost
 
@@ -108,7 +151,7 @@ def run(args):
     from tqdm import tqdm
 
     from jepa_ros.core.rollouts import evaluate, make_tasks, summarise
-    from jepa_ros.tools.train_critic import pick_device
+    from jepa_ros.core.device import pick_device
 
     for name in ('episodes', 'max_steps', 'horizon', 'execute_steps'):
         if getattr(args, name) < 1:

@@ -76,7 +76,7 @@ def run(args):
     import torch
     from jepa_ros.core.checkpoint import load_checkpoint
     from jepa_ros.core.metrics import evaluate_world_model
-    from jepa_ros.core.train_world_model import pick_device
+    from jepa_ros.core.device import pick_device
     from jepa_ros.data.episodes import load_episodes
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -11,10 +11,17 @@ import time
 import numpy as np
 import torch
 
+from jepa_ros.core.planners import flat_planner_names
+from jepa_ros.tools.eval_planning import add_planning_arguments, declared_flag_values
 
-TEACHER_DEFAULTS = {'gd': {'iterations': 30, 'num_inits': 8},
+# Labelling is offline and plans from scratch (no warm start): a thorough teacher, not the
+# planners' defaults, which assume receding-horizon warm starts. Flat settings
+# (jepa_ros.core.planners.planning_params names); the flags of the same name override them.
+TEACHER_DEFAULTS = {'gd': {'gd.iterations': 30, 'gd.num_inits': 8},
                     'cem': {'iterations': 6, 'samples': 256},
                     'mppi': {'iterations': 6, 'samples': 256}}
+# Planners that can teach: any flat planner but the random floor.
+TEACHERS = [n for n in flat_planner_names() if n != 'random']
 
 
 def add_arguments(parser):
@@ -24,7 +31,7 @@ def add_arguments(parser):
     parser.add_argument('--critic', default=None, help='critic checkpoint for the teacher')
     parser.add_argument('--critic-weight', type=float, default=1.0)
     parser.add_argument('--terminal-weight', type=float, default=4.0)
-    parser.add_argument('--planner', default='mppi', choices=['gd', 'cem', 'mppi'],
+    parser.add_argument('--planner', default='mppi', choices=TEACHERS,
                         help='the Mode-2 teacher (mppi: the best closed-loop planner, '
                              'docs/BENCHMARKS.md)')
     parser.add_argument('--horizon', type=int, default=12)
@@ -37,18 +44,32 @@ def add_arguments(parser):
     parser.add_argument('--hidden', type=int, default=256)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='auto')
+    add_planning_arguments(parser, skip={'planner', 'horizon', 'seed', 'iterations'})
+
+
+def teacher_values(args, critic):
+    """Flat planner + cost settings of the teacher; `critic`: whether one is loaded."""
+    values = {'planner': args.planner, 'horizon': args.horizon, 'seed': args.seed,
+              **TEACHER_DEFAULTS.get(args.planner, {}),
+              'cost.terminal_weight': args.terminal_weight,
+              'cost.critic.weight': args.critic_weight if critic else 0.0}
+    if args.iterations:
+        values['gd.iterations' if args.planner == 'gd' else 'iterations'] = args.iterations
+    values.update(declared_flag_values(args))
+    if not critic:
+        values['cost.critic.weight'] = 0.0
+    return values
 
 
 def run(args):
     from jepa_ros.core.actor import (Actor, ActorConfig, ActorController, fit_actor,
                                      label_with_planner)
     from jepa_ros.core.checkpoint import load_checkpoint, save_checkpoint
-    from jepa_ros.core.cost import IntrinsicCost
     from jepa_ros.core.critic import load_critic
-    from jepa_ros.core.planners import make_planner
+    from jepa_ros.core.planners import build_planning
     from jepa_ros.core.rollouts import make_tasks, run_episode
     from jepa_ros.sim import make_env
-    from jepa_ros.tools.train_critic import pick_device
+    from jepa_ros.core.device import pick_device
 
     for name in ('pairs', 'horizon', 'max_steps', 'epochs'):
         if getattr(args, name) < 1:
@@ -62,19 +83,12 @@ def run(args):
     t0 = time.perf_counter()
     model, _ = load_checkpoint(args.ckpt, map_location=device)
     model.requires_grad_(False)
-    terms = {'goal': (1.0, True)}
     critic = None
     if args.critic:
         critic, _ = load_critic(args.critic, map_location=device)
         critic.requires_grad_(False)
-        terms['critic'] = (args.critic_weight, True)
-    cost = IntrinsicCost(terms, terminal_weight=args.terminal_weight, critic=critic)
-    # Labelling is offline and plans from scratch (no warm start): a thorough teacher,
-    # not the planners' defaults, which assume receding-horizon warm starts.
-    cfg = {'horizon': args.horizon, 'seed': args.seed, **TEACHER_DEFAULTS[args.planner]}
-    if args.iterations:
-        cfg['iterations'] = args.iterations
-    teacher = make_planner(args.planner, model, action_dim=model.config.action_dim, **cfg)
+    teacher, cost = build_planning(teacher_values(args, critic is not None), model,
+                                   critic=critic, action_dim=model.config.action_dim)
     env = make_env(args.world)
     rng = np.random.default_rng(args.seed)
 

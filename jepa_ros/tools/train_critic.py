@@ -9,6 +9,8 @@ import time
 
 import torch
 
+from jepa_ros.core.device import pick_device
+
 
 def add_arguments(parser):
     parser.add_argument('--data', required=True, help='folder (or file/glob) of MCAP episodes')
@@ -26,14 +28,6 @@ def add_arguments(parser):
                         help='stop training after this many seconds')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--device', default='auto', help='auto, cpu or cuda')
-
-
-def pick_device(name):
-    if name == 'auto':
-        return 'cuda' if torch.cuda.is_available() else 'cpu'
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError('--device cuda asked for but CUDA is not available')
-    return name
 
 
 def encode_episodes(model, episodes, batch=256):

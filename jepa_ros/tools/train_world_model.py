@@ -58,7 +58,8 @@ def run(args):
     import torch
     from jepa_ros.core.checkpoint import save_checkpoint
     from jepa_ros.core.train_world_model import (TrainConfig, model_config_from_episodes,
-                                                 pick_device, train_world_model)
+                                                 train_world_model)
+    from jepa_ros.core.device import pick_device
     from jepa_ros.data.episodes import load_episodes
     if args.threads:
         torch.set_num_threads(args.threads)
