@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 rclpy = pytest.importorskip('rclpy')
 from rclpy.parameter import Parameter  # noqa: E402
@@ -50,6 +50,25 @@ step = st.one_of(
     st.tuples(st.just('tick'), st.floats(0.0, 0.3)),
 )
 
+# Sequences that start from a working stack (fresh state, a goal, a valid plan, a Mode-1
+# output) and then mix driving ticks with anything else: without them most random
+# sequences never leave the stop branch, and the limits would be tested on zeros only.
+valid = st.floats(-1.0, 1.0)
+driving_prefix = st.tuples(
+    st.lists(st.floats(-2.0, 2.0), min_size=D, max_size=D),
+    st.lists(st.floats(-2.0, 2.0), min_size=D, max_size=D),
+    st.integers(1, 4).flatmap(lambda h: st.tuples(
+        st.just(h), st.lists(valid, min_size=2 * h, max_size=2 * h))),
+    st.lists(valid, min_size=2, max_size=2),
+).map(lambda t: [('state', t[0]), ('goal', t[1]), ('plan', t[2][0], 2, t[2][1]),
+                 ('policy', t[3])])
+driving_tick = st.tuples(st.just('tick'), st.floats(0.02, 0.3))
+driving = st.tuples(driving_prefix, st.lists(st.one_of(driving_tick, driving_tick, step),
+                                             min_size=5, max_size=40)).map(
+    lambda t: t[0] + t[1])
+# One sequence known to drive (a held plan of 0.5, 0.5), always run whatever hypothesis draws.
+DRIVE = [('state', [0.1] * D), ('goal', [0.0] * D), ('policy', [0.5, 0.5]),
+         ('plan', 4, 2, [0.5, 0.5] * 4)] + [('tick', 0.05)] * 25
 
 MOVING = {'ticks': 0, 'moving': 0}
 
@@ -92,7 +111,8 @@ def _latent(data):
 
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(step, min_size=1, max_size=40))
+@given(st.one_of(st.lists(step, min_size=1, max_size=40), driving))
+@example(DRIVE)
 def test_actor_commands_safe_under_any_inputs_and_live_parameters(actor, steps):
     node, box = actor
     defaults = dict(max_linear_speed=0.5, max_angular_speed=1.5, max_linear_accel=2.0,
