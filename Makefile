@@ -18,11 +18,11 @@ LOCK_VENV ?= build/lock-venv
 # `make test` runs the launch tests too; .ci/run requires it.
 TOOLCHAIN ?= ../shared/ros2-toolchain
 
-.PHONY: setup interfaces toolchain lock test demo bench train collect clean help
+.PHONY: setup interfaces toolchain lock lint test demo bench train collect clean help
 
 help:
 	@echo "make demo   - set up, run the ROS 2 graph in simulation, reach goal images, write a report"
-	@echo "make test   - set up, run the test suite (DDS on loopback only)"
+	@echo "make test   - set up, lint (ruff), run the test suite (DDS on loopback only)"
 	@echo "make bench  - run the benchmarks into docs/BENCHMARKS.md"
 	@echo "make train  - collect data and train the shipped two_rooms checkpoint under models/"
 	@echo "make lock   - rebuild requirements.lock from requirements.txt (throwaway venv + freeze)"
@@ -56,7 +56,11 @@ lock:
 	$(LOCK_VENV)/bin/python scripts/write_lock.py $(LOCK)
 	rm -rf $(LOCK_VENV)
 
-test: setup
+# The linter first (ruff.toml): seconds, and a failure names the file and line.
+lint: setup
+	$(PY) -m ruff check .
+
+test: setup lint
 	$(ROS_ENV) $(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 demo: setup

@@ -29,3 +29,13 @@ def colcon_ws(tmp_path_factory):
     yield ws
     # The tests use --no-daemon; a daemon started on this domain anyway must not outlive us.
     launch_support.ros2(ws, 'daemon', 'stop', timeout=60)
+
+
+@pytest.fixture
+def ros_context():
+    """An rclpy context of the test's own (nodes made in-process, no global init)."""
+    import rclpy
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    context.try_shutdown()

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
-
 from support import REPO  # the checkout: jepa_ros.share.source_root()
+
+from jepa_ros.nodes.stack_client import StackClient
 
 REQUIRE_TOOLS = os.environ.get('JEPA_REQUIRE_ROS_TOOLS') == '1'
 # Top-level folders of a checkout that are outputs or local data, never package sources.
@@ -380,42 +381,37 @@ class GoalOutcome:
 GOAL_STATUS = {2: 'executing', 4: 'succeeded', 5: 'canceled', 6: 'aborted'}
 
 
-class GraphClient:
-    """An rclpy node on its own context (other tests' rclpy.init/shutdown do not touch it),
-    spun in the calling thread by `spin_until`."""
+class GraphClient(StackClient):
+    """The stack client (jepa_ros.nodes.stack_client) on its own context (other tests'
+    rclpy.init/shutdown do not touch it), spun in the calling thread, whose waits end the
+    test with the launch log: at once when the launch died, after the timeout otherwise."""
 
-    def __init__(self, name, launch=None):
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
+    def __init__(self, name, launch=None, world=None):
+        super().__init__(name, world=world, own_context=True)
         self.launch = launch
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.action = None          # the /reach_goal ActionClient, once wait_ready saw it
 
-    def close(self):
-        import rclpy
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
+    def _fail(self, message):
+        pytest.fail(self.launch.explain(message) if self.launch else message, pytrace=False)
 
-    def spin_until(self, pred, timeout_s, what, tick=None, tick_period_s=0.1):
-        """Spin until pred() holds; fails with `what` and the launch log after timeout_s,
-        or at once when the launch dies. `tick()` runs every tick_period_s."""
+    def spin_until(self, pred, timeout_s, what=None, tick=None, tick_period_s=0.1):
+        """Spin until pred() holds; `tick()` runs every tick_period_s. After timeout_s the
+        test fails naming `what` (without `what`: the final pred(), as StackClient)."""
         end = time.monotonic() + timeout_s
         next_tick = 0.0
         while not pred():
             now = time.monotonic()
             problem = self.launch.died() if self.launch is not None else None
-            if problem or now > end:
-                msg = f'{what}: ' + (problem or f'not within {timeout_s:.0f} s')
-                pytest.fail(self.launch.explain(msg) if self.launch else msg, pytrace=False)
+            if problem:
+                self._fail(f'{what or "waiting"}: {problem}')
+            if now > end:
+                if what is None:
+                    return bool(pred())
+                self._fail(f'{what}: not within {timeout_s:.0f} s')
             if tick is not None and now >= next_tick:
                 tick()
                 next_tick = now + tick_period_s
             self.executor.spin_once(timeout_sec=0.02)
+        return True
 
     def call(self, client, request, timeout_s, what, resend_s=3.0):
         """Answer of an idempotent service call, sent again every resend_s while unanswered
@@ -431,8 +427,7 @@ class GraphClient:
                 return fut.result()
             client.remove_pending_request(fut)
             if time.monotonic() >= deadline:
-                msg = f'{what}: no answer within {timeout_s:.0f} s'
-                pytest.fail(self.launch.explain(msg) if self.launch else msg, pytrace=False)
+                self._fail(f'{what}: no answer within {timeout_s:.0f} s')
 
     def node_names(self):
         return {('/' + ns.strip('/') + '/' + n).replace('//', '/')
@@ -442,8 +437,6 @@ class GraphClient:
         """Every node of `nodes` ({name: lifecycle}) in the graph, the lifecycle ones
         active, the reach_goal action server up."""
         from lifecycle_msgs.srv import GetState
-        from rclpy.action import ActionClient
-        from jepa_ros_interfaces.action import ReachGoal
         expected = {f'/{n}' for n in nodes}
         self.spin_until(lambda: expected <= self.node_names(), timeout_s,
                         f'nodes {sorted(expected)} in the graph')
@@ -455,11 +448,9 @@ class GraphClient:
             while self.call(client, GetState.Request(), timeout_s,
                             f'/{name}/get_state').current_state.label != 'active':
                 if time.monotonic() > end:
-                    pytest.fail(self.launch.explain(f'/{name} not active within '
-                                                    f'{timeout_s:.0f} s'), pytrace=False)
+                    self._fail(f'/{name} not active within {timeout_s:.0f} s')
                 self.executor.spin_once(timeout_sec=0.1)    # between two polls
             self.node.destroy_client(client)
-        self.action = ActionClient(self.node, ReachGoal, '/reach_goal')
         self.spin_until(self.action.server_is_ready, timeout_s, 'the /reach_goal action server')
 
     def reach_goal(self, goal, result_timeout_s):
@@ -480,13 +471,7 @@ class GraphClient:
 
     def set_param(self, node_name, name, value, timeout_s=30.0):
         """Set a parameter through rclpy (not the CLI); its SetParametersResult."""
-        from rclpy.parameter import Parameter
-        from rclpy.parameter_client import AsyncParameterClient
-        params = AsyncParameterClient(self.node, node_name)
-        self.spin_until(params.services_are_ready, timeout_s, f'{node_name} parameter services')
-        fut = params.set_parameters([Parameter(name, value=value)])
-        self.spin_until(fut.done, timeout_s, f'{node_name}: set {name}')
-        return fut.result().results[0]
+        return self.set_params(node_name, timeout_s, **{name: value})[0]
 
     def topic_types(self, topic):
         return [t for name, types in self.node.get_topic_names_and_types() if name == topic
@@ -499,9 +484,11 @@ def sampled_goals(client, world):
     outcomes (printed). sim_bridge's ~/goal_status (ground truth) gives the robot's state
     before each goal and, after it, whether the robot is really there."""
     import json
+
     from std_msgs.msg import String
     from std_srvs.srv import Trigger
-    from jepa_ros.nodes.common import LATCHED_QOS
+
+    from jepa_ros.nodes.qos import LATCHED_QOS
     from jepa_ros_interfaces.action import ReachGoal
     meta = []
     sub = client.node.create_subscription(String, '/sim_bridge/metadata',
@@ -563,7 +550,8 @@ def running(ws, args, target, run_dir):
     launch = Launch(ws, args, run_dir)
     client = None
     try:
-        client = GraphClient('launch_test_client', launch)
+        world = next((a.split(':=', 1)[1] for a in args if a.startswith('world:=')), None)
+        client = GraphClient('launch_test_client', launch, world=world)
         started = time.monotonic()
         client.wait_ready(ws.nodes(target))
         print(f'ros2 launch {shlex.join(args)}: ready in {time.monotonic() - started:.1f} s')

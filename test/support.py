@@ -37,6 +37,7 @@ def tiny_world_model(seed=0, scatter=False, image_size=SIZE, latent_dim=LATENT,
     untrained predictor ignores actions (zero last layer), a scattered one does not, so
     planners have something to optimise."""
     import torch
+
     from jepa_ros.core.world_model import WorldModel, WorldModelConfig
     if seed is not None:
         torch.manual_seed(seed)
@@ -61,6 +62,7 @@ def save_tiny_world_model(path, **kwargs):
 
 def tiny_critic(latent_dim=LATENT, seed=1):
     import torch
+
     from jepa_ros.core.critic import Critic, CriticConfig
     if seed is not None:
         torch.manual_seed(seed)
@@ -70,6 +72,7 @@ def tiny_critic(latent_dim=LATENT, seed=1):
 def tiny_actor(latent_dim=LATENT, action_dim=2, bias=0.8):
     """A Mode-1 actor whose output bias makes it clearly move."""
     import torch
+
     from jepa_ros.core.actor import Actor, ActorConfig
     actor = Actor(ActorConfig(latent_dim=latent_dim, action_dim=action_dim, hidden=16,
                               layers=1))
@@ -88,8 +91,21 @@ def tiny_checkpoints(folder):
 
 
 def random_image(rng, stamp=None, size=SIZE):
-    from jepa_ros.nodes import common
-    return common.rgb_to_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), stamp)
+    from jepa_ros.nodes.messages import rgb_to_image
+    return rgb_to_image(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), stamp)
+
+
+def sim_images(world='two_rooms', n=16, seed=0):
+    """(n, 64, 64, 3) uint8 renders of the simulated `world` at the start and goal states
+    of seeded tasks (real camera images for parity checks of exported encoders)."""
+    from jepa_ros.sim import make_env
+    env = make_env(world)
+    try:
+        rng = np.random.default_rng(seed)
+        states = [s for _ in range((n + 1) // 2) for s in env.sample_task(rng)][:n]
+        return np.stack([env.render_state(s) for s in states])
+    finally:
+        env.close()
 
 
 # ---- node processes ----------------------------------------------------------------------

@@ -130,7 +130,6 @@ def test_recordings_with_legacy_names_load_with_the_canonical_one(tmp_path):
 
 
 def test_memory_metadata_names_mode_and_command_type_from_the_fields():
-    pytest.importorskip('rclpy')
     from jepa_ros.nodes.memory import MemoryNode
     base = {'world': 'reach', 'action_fields': ['linear.x', 'linear.y', 'linear.z'],
             'action_scale': [0.25] * 3, 'state_fields': ['x', 'y', 'z'], 'dt': 0.1}
@@ -146,8 +145,7 @@ def test_memory_metadata_names_mode_and_command_type_from_the_fields():
 
 
 def test_sim_bridge_stepper_takes_the_mode_fields_only():
-    pytest.importorskip('rclpy')
-    from jepa_ros.nodes.sim_bridge import CommandError, SimStepper
+    from jepa_ros.sim.stepper import CommandError, SimStepper
     st = SimStepper(world='reach', image_size=16)
     try:
         assert st.mode is am.REACH and st.metadata()['cmd_msgtype'] == am.TWIST_STAMPED

@@ -1,14 +1,20 @@
 """Mode-1 actor distilled from Mode-2 plans on an analytic model; DAgger recording; CLI."""
 import pytest
 import torch
+from support import save_tiny_world_model
 
 from jepa_ros import cli
-from jepa_ros.core.actor import (Actor, ActorConfig, ActorController, fit_actor,
-                                 label_with_planner, load_actor)
+from jepa_ros.core.actor import (
+    Actor,
+    ActorConfig,
+    ActorController,
+    fit_actor,
+    label_with_planner,
+    load_actor,
+)
 from jepa_ros.core.checkpoint import save_checkpoint
 from jepa_ros.core.cost import IntrinsicCost
 from jepa_ros.core.planners import make_planner
-from support import save_tiny_world_model
 
 STEP = 0.25
 
@@ -66,7 +72,6 @@ def test_checkpoint_round_trip(tmp_path, distilled):
 
 
 def test_train_actor_command(tmp_path):
-    pytest.importorskip('jepa_ros.sim')
     ckpt = save_tiny_world_model(tmp_path / 'wm.pt', seed=0, image_size=64,
                                  encoder_channels=(4, 4, 4))
     out = tmp_path / 'actor.pt'

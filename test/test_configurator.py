@@ -16,14 +16,12 @@ import subprocess
 import sys
 
 import pytest
+import rclpy
+from action_msgs.msg import GoalStatus
+from support import save_tiny_world_model
 
-rclpy = pytest.importorskip('rclpy')
-torch = pytest.importorskip('torch')
-from action_msgs.msg import GoalStatus  # noqa: E402
-
-from jepa_ros.nodes.stack_client import StackClient, is_zero  # noqa: E402
-from jepa_ros_interfaces.srv import SetMode  # noqa: E402
-from support import save_tiny_world_model  # noqa: E402
+from jepa_ros.nodes.stack_client import StackClient, is_zero
+from jepa_ros_interfaces.srv import SetMode
 
 SIZE = 16
 HORIZON = 6          # the configurator's value; world_model.yaml says 12
@@ -147,8 +145,9 @@ def test_reach_goal_feedback_result_cancel_and_preempt(stack):
     assert res.status == GoalStatus.STATUS_CANCELED
     # Bounded: a zero command follows the cancel (the actor sends one going idle, then is
     # silent), and every command received 1 s after the cancel request is exactly zero.
-    assert op.spin_until(lambda: any(c.receipt >= cancel_t and is_zero(c.msg) for c in op.cmds), 5), \
-        'no stop command after the cancel'
+    stopped = op.spin_until(
+        lambda: any(c.receipt >= cancel_t and is_zero(c.msg) for c in op.cmds), 5)
+    assert stopped, 'no stop command after the cancel'
     op.spin_until(lambda: False, 2.0)
     assert is_zero(op.cmds[-1].msg)
     assert all(is_zero(c.msg) for c in op.cmds if c.receipt >= cancel_t + 1.0)

@@ -10,14 +10,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from support import save_tiny_world_model
 
+import jepa_ros.sim as sim
 from jepa_ros import cli
 from jepa_ros.core.cost import IntrinsicCost
 from jepa_ros.core.planners import make_planner
 from jepa_ros.core.rollouts import evaluate, make_tasks, summarise
-from support import save_tiny_world_model
-
-sim = pytest.importorskip('jepa_ros.sim')
 
 
 class PixelPositionModel:

@@ -3,8 +3,7 @@ the latency benchmark's rate estimate is exact for a regular stream."""
 import time
 
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
+import rclpy
 
 
 def test_patient_executor_runs_callbacks_without_spinning_the_cpu():
@@ -12,7 +11,7 @@ def test_patient_executor_runs_callbacks_without_spinning_the_cpu():
     from rclpy.node import Node
     from std_msgs.msg import String
 
-    from jepa_ros.nodes.common import make_multithreaded_executor
+    from jepa_ros.nodes.executors import make_multithreaded_executor
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = Node('patient_executor_test', context=ctx)

@@ -10,10 +10,9 @@ import subprocess
 import sys
 
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
-torch = pytest.importorskip('torch')
-from support import save_tiny_world_model  # noqa: E402
+import rclpy
+import torch
+from support import save_tiny_world_model
 
 pytestmark = pytest.mark.ros
 

@@ -12,16 +12,15 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from support import SIZE, ProcSet, random_image, tiny_checkpoints
 
-rclpy = pytest.importorskip('rclpy')
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
-from jepa_ros_interfaces.msg import LatentState  # noqa: E402
-from jepa_ros.nodes.common import spin_until  # noqa: E402
-from support import SIZE, ProcSet, random_image, tiny_checkpoints  # noqa: E402
+from jepa_ros.nodes.qos import LATCHED_QOS, SENSOR_QOS
+from jepa_ros.nodes.waiting import spin_until
+from jepa_ros_interfaces.msg import LatentState
 
 pytestmark = pytest.mark.ros
 
@@ -86,15 +85,15 @@ def test_bad_images_rejected_counted_rate_limited_node_keeps_going(perception):
     rng = np.random.default_rng(0)
     states, goals, diag = [], [], []
     node.create_subscription(LatentState, 'jepa/state', states.append, 50)
-    node.create_subscription(LatentState, 'jepa/goal_state', goals.append, common.LATCHED_QOS)
+    node.create_subscription(LatentState, 'jepa/goal_state', goals.append, LATCHED_QOS)
 
     def on_diag(msg):
         for st in msg.status:
             if st.name == '/perception':
                 diag.append({kv.key: kv.value for kv in st.values})
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
-    cam = node.create_publisher(Image, 'camera/image_raw', common.SENSOR_QOS)
-    goal = node.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+    cam = node.create_publisher(Image, 'camera/image_raw', SENSOR_QOS)
+    goal = node.create_publisher(Image, 'goal/image_raw', LATCHED_QOS)
     assert spin_until(node, lambda: cam.get_subscription_count() > 0 or not proc.alive(),
                       90) and proc.alive(), proc.output
     serial = [0]

@@ -16,20 +16,18 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Twist
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from sensor_msgs.msg import Image
+from support import ProcSet, random_image, tiny_checkpoints
 
-rclpy = pytest.importorskip('rclpy')
-torch = pytest.importorskip('torch')
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from geometry_msgs.msg import Twist  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
-from jepa_ros.nodes.common import call_until_answered, spin_for, spin_until  # noqa: E402
-from jepa_ros_interfaces.msg import Plan  # noqa: E402
-from support import ProcSet, random_image, tiny_checkpoints  # noqa: E402
+from jepa_ros.nodes.qos import LATCHED_QOS, SENSOR_QOS
+from jepa_ros.nodes.waiting import call_until_answered, spin_for, spin_until
+from jepa_ros_interfaces.msg import Plan
 
 pytestmark = pytest.mark.ros
 
@@ -72,8 +70,8 @@ class Stack:
         n.create_subscription(Plan, 'jepa/plan',
                               lambda m: self.plans.append((time.monotonic(), m)), 10)
         n.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
-        self.cam = n.create_publisher(Image, 'camera/image_raw', common.SENSOR_QOS)
-        self.goal = n.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+        self.cam = n.create_publisher(Image, 'camera/image_raw', SENSOR_QOS)
+        self.goal = n.create_publisher(Image, 'goal/image_raw', LATCHED_QOS)
         self.goal.publish(random_image(self.rng))
 
     def start(self, name):

@@ -15,14 +15,13 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from support import ProcSet, random_image, tiny_checkpoints
 
-rclpy = pytest.importorskip('rclpy')
-from rclpy.node import Node  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
-from jepa_ros.nodes.common import spin_until  # noqa: E402
-from support import ProcSet, random_image, tiny_checkpoints  # noqa: E402
+from jepa_ros.nodes.qos import LATCHED_QOS, SENSOR_QOS
+from jepa_ros.nodes.waiting import spin_until
 
 pytestmark = pytest.mark.ros
 
@@ -73,8 +72,8 @@ def test_sigterm_while_busy_exits_cleanly(ros):
     node, procs, wm, folder = ros
     p = {n: procs.start(f'jepa_ros.nodes.{n}', node_args(n, wm, folder / 'rec'))
          for n in NODES}
-    cam = node.create_publisher(Image, 'camera/image_raw', common.SENSOR_QOS)
-    goal = node.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+    cam = node.create_publisher(Image, 'camera/image_raw', SENSOR_QOS)
+    goal = node.create_publisher(Image, 'goal/image_raw', LATCHED_QOS)
     rng = np.random.default_rng(1)
     goal.publish(random_image(rng))
     plans = []

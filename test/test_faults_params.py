@@ -12,17 +12,16 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
+from geometry_msgs.msg import Twist
+from rclpy.node import Node
+from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.parameter_client import AsyncParameterClient
+from support import LATENT, ProcSet, tiny_checkpoints
 
-rclpy = pytest.importorskip('rclpy')
-from geometry_msgs.msg import Twist  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter, parameter_value_to_python  # noqa: E402
-from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
-from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
-from jepa_ros.nodes.common import spin_until  # noqa: E402
-from support import LATENT, ProcSet, tiny_checkpoints  # noqa: E402
+from jepa_ros.nodes.qos import LATCHED_QOS
+from jepa_ros.nodes.waiting import call_until_answered, spin_until
+from jepa_ros_interfaces.msg import LatentState, Plan
 
 pytestmark = pytest.mark.ros
 
@@ -73,7 +72,7 @@ def graph(tmp_path_factory):
 
 def call(node, send, timeout=10):
     """Answer to an idempotent parameter request, re-sent if its answer got lost."""
-    res = common.call_until_answered(node, send, timeout)
+    res = call_until_answered(node, send, timeout)
     assert res is not None, 'parameter service did not answer'
     return res
 
@@ -124,7 +123,7 @@ def test_actor_limits_changed_live_bind_the_next_commands(graph):
     node.create_subscription(Twist, 'cmd_vel', lambda m: cmds.append((time.monotonic(), m)),
                              100)
     st = node.create_publisher(LatentState, 'jepa/state', 10)
-    gl = node.create_publisher(LatentState, 'jepa/goal_state', common.LATCHED_QOS)
+    gl = node.create_publisher(LatentState, 'jepa/goal_state', LATCHED_QOS)
     pl = node.create_publisher(Plan, 'jepa/plan', 10)
     rng = np.random.default_rng(2)
     gl.publish(LatentState(level=1, data=rng.normal(size=LATENT).tolist()))

@@ -15,10 +15,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
-
-rclpy = pytest.importorskip('rclpy')
-from rclpy.parameter import Parameter  # noqa: E402
+import rclpy
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from rclpy.parameter import Parameter
 
 D = 4
 anyfloat = st.floats(allow_nan=True, allow_infinity=True, width=64)

@@ -4,14 +4,13 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
+import support
+import torch
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 
-rclpy = pytest.importorskip('rclpy')
-torch = pytest.importorskip('torch')
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-
-import support  # noqa: E402
-from jepa_ros_interfaces.msg import LatentState  # noqa: E402
+from jepa_ros_interfaces.msg import LatentState
 
 D, D2 = 8, 5
 
@@ -29,18 +28,12 @@ def tiny_critic(path):
     return path
 
 
-@pytest.fixture
-def ctx():
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    yield context
-    context.try_shutdown()
 
 
-def make_node(ctx, model, **params):
+def make_node(ros_context, model, **params):
     from jepa_ros.nodes.world_model import WorldModelNode
     args = ['--ros-args'] + sum([['-p', f'{k}:={v}'] for k, v in params.items()], [])
-    node = WorldModelNode(model=model, context=ctx, cli_args=args)
+    node = WorldModelNode(model=model, context=ros_context, cli_args=args)
     return node
 
 
@@ -54,9 +47,9 @@ def feed(node, rng):
     node._on_goal(g)
 
 
-def test_critic_term_is_added_to_the_plan_cost(ctx, tmp_path):
+def test_critic_term_is_added_to_the_plan_cost(ros_context, tmp_path):
     ck = tiny_critic(str(tmp_path / 'critic.pt'))
-    node = make_node(ctx, tiny_model(), critic_checkpoint=ck, planner='cem', horizon=4,
+    node = make_node(ros_context, tiny_model(), critic_checkpoint=ck, planner='cem', horizon=4,
                      samples=16, iterations=2, state_timeout=60.0)
     try:
         assert node.trigger_configure() == common_success()
@@ -84,8 +77,8 @@ def test_critic_term_is_added_to_the_plan_cost(ctx, tmp_path):
         node.destroy_node()
 
 
-def test_critic_weight_without_critic_is_refused_and_planning_continues(ctx):
-    node = make_node(ctx, tiny_model(), planner='cem', horizon=4, samples=16, iterations=2,
+def test_critic_weight_without_critic_is_refused_and_planning_continues(ros_context):
+    node = make_node(ros_context, tiny_model(), planner='cem', horizon=4, samples=16, iterations=2,
                      state_timeout=60.0)
     try:
         assert node.trigger_configure() == common_success()
@@ -99,10 +92,10 @@ def test_critic_weight_without_critic_is_refused_and_planning_continues(ctx):
         node.destroy_node()
 
 
-def test_bad_critic_checkpoint_fails_configure(ctx, tmp_path):
+def test_bad_critic_checkpoint_fails_configure(ros_context, tmp_path):
     bad = tmp_path / 'critic.pt'
     bad.write_bytes(b'not a checkpoint')
-    node = make_node(ctx, tiny_model(), critic_checkpoint=str(bad))
+    node = make_node(ros_context, tiny_model(), critic_checkpoint=str(bad))
     try:
         assert node.trigger_configure() != common_success()
         assert node.model is None and node.critic is None
@@ -110,14 +103,14 @@ def test_bad_critic_checkpoint_fails_configure(ctx, tmp_path):
         node.destroy_node()
 
 
-def test_hierarchical_plan_publishes_level2_subgoal(ctx):
+def test_hierarchical_plan_publishes_level2_subgoal(ros_context):
     model = tiny_model(level2_k=2)
-    node = make_node(ctx, model, planner='hierarchical', horizon=4, state_timeout=60.0,
+    node = make_node(ros_context, model, planner='hierarchical', horizon=4, state_timeout=60.0,
                      budget_s=5.0)
-    listener = Node('subgoal_listener', context=ctx)
+    listener = Node('subgoal_listener', context=ros_context)
     got = []
     listener.create_subscription(LatentState, 'jepa/subgoal', got.append, 10)
-    ex = SingleThreadedExecutor(context=ctx)
+    ex = SingleThreadedExecutor(context=ros_context)
     ex.add_node(listener)
     try:
         assert node.trigger_configure() == common_success()
@@ -161,23 +154,24 @@ def common_success():
 
 
 def test_gd_parameters_reach_the_gradient_planner():
-    from jepa_ros.core.planners import make_planner
-    from jepa_ros.nodes.world_model import PARAMS, planner_config
+    from jepa_ros.core.planners import make_planner, planner_kwargs
+    from jepa_ros.nodes.world_model import PARAMS
     p = {spec.name: spec.default for spec in PARAMS}
     p.update({'planner': 'gd', 'gd.iterations': 3, 'gd.num_inits': 6, 'gd.lr': 0.05,
               'iterations': 99})
-    cfg = planner_config(p, tiny_model())
+    cfg = planner_kwargs(p)
     assert cfg['iterations'] == 3 and cfg['num_inits'] == 6 and cfg['lr'] == 0.05
     gd = make_planner('gd', tiny_model(), **cfg)
     assert (gd.iterations, gd.num_inits, gd.lr) == (3, 6, 0.05)
     p['planner'] = 'mppi'
-    assert planner_config(p, tiny_model())['iterations'] == 99
+    assert planner_kwargs(p)['iterations'] == 99
 
 
-def test_warm_start_is_shifted_by_the_steps_between_the_planned_states(ctx):
+def test_warm_start_is_shifted_by_the_steps_between_the_planned_states(ros_context):
     from std_msgs.msg import Header
+
     from jepa_ros.core.planners import shift_plan
-    node = make_node(ctx, tiny_model(), planner='gd', horizon=6, state_timeout=60.0,
+    node = make_node(ros_context, tiny_model(), planner='gd', horizon=6, state_timeout=60.0,
                      step_dt=0.1)
     try:
         assert node.trigger_configure() == common_success()
@@ -203,5 +197,30 @@ def test_warm_start_is_shifted_by_the_steps_between_the_planned_states(ctx):
         assert torch.equal(seen[1], previous[0])                 # same state: no shift
         assert torch.equal(seen[2], shift_plan(previous[1], 2))  # 0.2 s later: 2 steps
         assert torch.equal(seen[3], shift_plan(previous[2], 3))  # 0.3 s later: 3 steps
+    finally:
+        node.destroy_node()
+
+
+def test_world_model_publishes_the_cost_breakdown_of_its_plan(ros_context):
+    """Diagnostics of world_model carry cost.<term> for every term in use; they add up to
+    Plan.cost, and follow cost.terms when it changes."""
+    from jepa_ros.nodes.lifecycle_util import SUCCESS
+    node = make_node(ros_context, tiny_model(), planner='gd', horizon=4, state_timeout=60.0,
+                     **{'cost.action_magnitude.weight': 0.5})
+    try:
+        assert node.trigger_configure() == SUCCESS
+        feed(node, np.random.default_rng(0))
+        res = node.plan_once()
+        parts = {k: v for k, v in node.diag.values.items() if k.startswith('cost.')}
+        assert set(parts) == {'cost.goal', 'cost.action_magnitude'}
+        assert parts['cost.action_magnitude'] > 0
+        assert sum(parts.values()) == pytest.approx(res.info['cost'], rel=1e-3)
+        r = node.set_parameters([rclpy.parameter.Parameter('cost.terms', value=['goal'])])
+        assert r[0].successful, r[0].reason
+        node.plan_once()
+        assert {k for k in node.diag.values if k.startswith('cost.')} == {'cost.goal'}
+        r = node.set_parameters([rclpy.parameter.Parameter('cost.terms',
+                                                           value=['goal', 'nope'])])
+        assert not r[0].successful and 'nope' in r[0].reason
     finally:
         node.destroy_node()

@@ -11,16 +11,14 @@ import textwrap
 import time
 
 import pytest
+import rclpy
+from rclpy.action import ActionClient
+from rclpy.node import Node
 
-rclpy = pytest.importorskip('rclpy')
-from rclpy.action import ActionClient  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-
-from jepa_ros.nodes.common import spin_until  # noqa: E402
-
-from jepa_ros_interfaces.action import ReachGoal  # noqa: E402
-from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
-from jepa_ros_interfaces.srv import SetMode  # noqa: E402
+from jepa_ros.nodes.waiting import spin_until
+from jepa_ros_interfaces.action import ReachGoal
+from jepa_ros_interfaces.msg import LatentState, Plan
+from jepa_ros_interfaces.srv import SetMode
 
 PEER = textwrap.dedent('''
     import rclpy

@@ -15,10 +15,9 @@ import math
 import os
 import time
 
+import launch_support as ls
 import numpy as np
 import pytest
-
-import launch_support as ls
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -38,6 +37,7 @@ class StandInRobot:
 
     def __init__(self, node):
         from sensor_msgs.msg import Image
+
         from jepa_ros.sim.two_rooms import TwoRoomsEnv
         self.node = node
         self.env = TwoRoomsEnv(image_size=64)
@@ -59,11 +59,11 @@ class StandInRobot:
             twist.angular.x, twist.angular.y, twist.angular.z)))
 
     def goal_image(self):
-        from jepa_ros.nodes.common import rgb_to_image
+        from jepa_ros.nodes.messages import rgb_to_image
         return rgb_to_image(self.env.goal_image, frame_id='camera')
 
     def tick(self):
-        from jepa_ros.nodes.common import rgb_to_image
+        from jepa_ros.nodes.messages import rgb_to_image
         action = np.zeros(2)
         if self.commands and time.monotonic() - self.commands[-1][0] < CMD_TIMEOUT_S:
             lx, ly = self.commands[-1][1][:2]
@@ -95,6 +95,7 @@ def stack(colcon_ws, tmp_path_factory):
 def test_stand_in_camera_images_become_commands_on_the_remapped_topic(stack):
     from geometry_msgs.msg import Twist
     from rclpy.parameter_client import AsyncParameterClient
+
     from jepa_ros_interfaces.action import ReachGoal
     _ws, launch, client, robot = stack
     node = client.node

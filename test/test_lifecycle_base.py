@@ -2,54 +2,44 @@
 actor: entities made in configure/activate are released in deactivate/cleanup, the parts
 are dropped, /diagnostics levels follow the state, a bad checkpoint leaves the node
 unconfigured with the path and the reason."""
-import pytest
+from rclpy.parameter import Parameter
+from support import tiny_world_model
 
-rclpy = pytest.importorskip('rclpy')
-
-from rclpy.parameter import Parameter  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
-from jepa_ros.nodes.lifecycle_util import SUCCESS  # noqa: E402
-from jepa_ros.nodes.perception import PerceptionNode  # noqa: E402
-from support import tiny_world_model  # noqa: E402
+from jepa_ros.nodes.diagnostics import DIAG_ERROR, DIAG_OK, DIAG_STALE, DIAG_WARN
+from jepa_ros.nodes.lifecycle_util import SUCCESS
+from jepa_ros.nodes.perception import PerceptionNode
 
 
-@pytest.fixture
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    ctx.try_shutdown()
 
 
-def test_entities_made_and_released_through_the_lifecycle(context):
-    node = PerceptionNode(model=tiny_world_model(seed=0), context=context)
+def test_entities_made_and_released_through_the_lifecycle(ros_context):
+    node = PerceptionNode(model=tiny_world_model(seed=0), context=ros_context)
     try:
-        assert node.diag.level == common.DIAG_STALE and node.model is None
+        assert node.diag.level == DIAG_STALE and node.model is None
         assert node.trigger_configure() == SUCCESS
         assert node.model is not None and node.state_pub is not None
-        assert node.diag.level == common.DIAG_OK and node.subs == []
+        assert node.diag.level == DIAG_OK and node.subs == []
         assert node.trigger_activate() == SUCCESS
-        assert len(node.subs) == 2 and node.diag.level == common.DIAG_OK
+        assert len(node.subs) == 2 and node.diag.level == DIAG_OK
         assert node.trigger_deactivate() == SUCCESS
-        assert node.subs == [] and node.diag.level == common.DIAG_WARN
+        assert node.subs == [] and node.diag.level == DIAG_WARN
         assert node.trigger_cleanup() == SUCCESS
         assert node.state_pub is None and node.goal_pub is None and node.model is None
-        assert node.diag.level == common.DIAG_STALE
+        assert node.diag.level == DIAG_STALE
         # configure again: the handed-in model is used again
         assert node.trigger_configure() == SUCCESS and node.model is not None
     finally:
         node.destroy_node()
 
 
-def test_missing_checkpoint_leaves_the_node_unconfigured(context, tmp_path):
+def test_missing_checkpoint_leaves_the_node_unconfigured(ros_context, tmp_path):
     missing = str(tmp_path / 'nowhere.pt')
-    node = PerceptionNode(context=context, parameter_overrides=[
+    node = PerceptionNode(context=ros_context, parameter_overrides=[
         Parameter('checkpoint', value=missing)])
     try:
         assert node.trigger_configure() != SUCCESS
         assert node.model is None and node.state_pub is None
-        assert node.diag.level == common.DIAG_ERROR
+        assert node.diag.level == DIAG_ERROR
         assert missing in node.diag.message and 'no such checkpoint' in node.diag.message
     finally:
         node.destroy_node()

@@ -15,11 +15,12 @@ import time
 
 import numpy as np
 import pytest
+import rclpy
+from rclpy.node import Node
 
-rclpy = pytest.importorskip('rclpy')
-from rclpy.node import Node  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
+from jepa_ros.data.paths import PathEscapeError, resolve_inside
+from jepa_ros.nodes.messages import rgb_to_image
+from jepa_ros.nodes.qos import SENSOR_QOS
 
 pytestmark = pytest.mark.ros
 H = W = 16
@@ -75,7 +76,7 @@ class Publisher:
         from nav_msgs.msg import Odometry
         from sensor_msgs.msg import Image
         self.node = node
-        self.img = node.create_publisher(Image, 'camera/image_raw', common.SENSOR_QOS)
+        self.img = node.create_publisher(Image, 'camera/image_raw', SENSOR_QOS)
         self.cmd = node.create_publisher(Twist, 'cmd_vel', 10)
         self.odom = node.create_publisher(Odometry, 'odom', 10)
         self.t = 0
@@ -93,7 +94,7 @@ class Publisher:
         odom.pose.pose.orientation.w = 1.0
         self.odom.publish(odom)
         image = np.full((H, W, 3), k % 256, np.uint8)
-        self.img.publish(common.rgb_to_image(image, self.node.get_clock().now().to_msg()))
+        self.img.publish(rgb_to_image(image, self.node.get_clock().now().to_msg()))
         cmd = Twist()
         cmd.linear.x, cmd.linear.y = (float('nan'), 0.0) if bad_cmd else (vx, vy)
         self.cmd.publish(cmd)
@@ -126,6 +127,7 @@ def _closed_chunks(session_dir):
 
 def test_recording_reads_back_with_anyreader_and_load_episodes(ros, tmp_path):
     from rosbags.highlevel import AnyReader
+
     from jepa_ros.data.episodes import load_episodes
     proc = start_memory(tmp_path, 'session:=run1', 'chunk_max_seconds:=1.0',
                         'topics:=[camera/image_raw, cmd_vel, odom]')
@@ -194,6 +196,7 @@ def test_recording_reads_back_with_anyreader_and_load_episodes(ros, tmp_path):
 
 def test_sigkill_loses_at_most_the_open_chunk(ros, tmp_path):
     from rosbags.highlevel import AnyReader
+
     from jepa_ros.data.mcap_io import McapReader
     proc = start_memory(tmp_path, 'session:=killed', 'chunk_max_seconds:=0.5',
                         'topics:=[camera/image_raw, cmd_vel, odom]')
@@ -277,7 +280,7 @@ def test_full_disk_stops_recording_node_stays_up(ros, tmp_path):
         end = time.monotonic() + 15
         while not errors and time.monotonic() < end and proc.poll() is None:
             img = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
-            pub_img.publish(common.rgb_to_image(img))
+            pub_img.publish(rgb_to_image(img))
             rclpy.spin_once(ros, timeout_sec=0.02)
         assert errors, 'no error on /diagnostics after the disk filled up'
         assert 'recording stopped' in errors[-1]
@@ -291,6 +294,7 @@ def test_full_disk_stops_recording_node_stays_up(ros, tmp_path):
 
 def test_paths_stay_inside_the_data_directory(ros, tmp_path):
     from rclpy.parameter import Parameter
+
     from jepa_ros.nodes.memory import MemoryNode
     outside = tmp_path / 'outside'
     outside.mkdir()
@@ -315,6 +319,6 @@ def test_paths_stay_inside_the_data_directory(ros, tmp_path):
         node.destroy_node()
     assert os.listdir(outside) == []
     for bad in ('..', 'a/../..', '/abs', 'x\x00y'):
-        with pytest.raises(common.PathEscapeError):
-            common.resolve_inside(root, bad)
-    assert common.resolve_inside(root, 'a/b') == str(root / 'a' / 'b')
+        with pytest.raises(PathEscapeError):
+            resolve_inside(root, bad)
+    assert resolve_inside(root, 'a/b') == str(root / 'a' / 'b')

@@ -9,8 +9,7 @@ import subprocess
 import sys
 
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
+import rclpy
 
 FAIL_BRIDGE = '''
 import jepa_ros.nodes.sim_bridge as sb

@@ -11,16 +11,15 @@ import threading
 import time
 
 import pytest
+import rclpy
+from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.node import Node
+from rclpy.parameter import Parameter
 
-rclpy = pytest.importorskip('rclpy')
-from geometry_msgs.msg import Twist, TwistStamped  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
-from jepa_ros.nodes.common import spin_for, spin_until  # noqa: E402
-from jepa_ros.nodes.lifecycle_util import SUCCESS  # noqa: E402
-from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
+from jepa_ros.nodes.lifecycle_util import SUCCESS
+from jepa_ros.nodes.qos import LATCHED_QOS
+from jepa_ros.nodes.waiting import spin_for, spin_until
+from jepa_ros_interfaces.msg import LatentState, Plan
 
 D = 4
 IDLE_TICKS = 25  # a window of 0.5 s at 50 Hz
@@ -34,8 +33,9 @@ class Harness:
     """An actor in its own context + a test node that feeds it and records cmd_vel."""
 
     def __init__(self, action_config, params=(), cmd_type=Twist):
-        from jepa_ros.nodes.actor import ActorNode
         from rclpy.executors import SingleThreadedExecutor
+
+        from jepa_ros.nodes.actor import ActorNode
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx)
         args = ['--ros-args']
@@ -56,7 +56,7 @@ class Harness:
         self.sub = n.create_subscription(cmd_type, 'cmd_vel', lambda m: self.cmds.append(
             (time.monotonic(), m)), 1000)
         self.st = n.create_publisher(LatentState, 'jepa/state', 10)
-        self.gl = n.create_publisher(LatentState, 'jepa/goal_state', common.LATCHED_QOS)
+        self.gl = n.create_publisher(LatentState, 'jepa/goal_state', LATCHED_QOS)
         self.pl = n.create_publisher(Plan, 'jepa/plan', 10)
         # cmd_vel matched both ways before the actor goes active: its first message counts
         assert spin_until(n, lambda: self.actor.cmd_pub.get_subscription_count() > 0

@@ -9,22 +9,21 @@ import math
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+import rclpy
+import support
+from geometry_msgs.msg import Twist
+from rclpy.node import Node
+from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.parameter_client import AsyncParameterClient
+from sensor_msgs.msg import Image
 
-rclpy = pytest.importorskip('rclpy')
-torch = pytest.importorskip('torch')
-from geometry_msgs.msg import Twist  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter, parameter_value_to_python  # noqa: E402
-from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
-from jepa_ros.nodes.common import spin_for, spin_until  # noqa: E402
-from jepa_ros_interfaces.msg import LatentState, Plan  # noqa: E402
+from jepa_ros.nodes.messages import rgb_to_image
+from jepa_ros.nodes.qos import LATCHED_QOS, SENSOR_QOS
+from jepa_ros.nodes.waiting import call_until_answered, spin_for, spin_until
+from jepa_ros_interfaces.msg import LatentState, Plan
 
 SIZE = 16
 def graph_overrides(ck):
@@ -38,17 +37,9 @@ def graph_overrides(ck):
 
 
 def tiny_checkpoint(path):
-    from jepa_ros.core.checkpoint import save_checkpoint
-    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
-    torch.manual_seed(3)
-    cfg = WorldModelConfig(image_size=SIZE, latent_dim=8, encoder_channels=[4, 4],
-                           predictor_hidden=16, action_scale=[0.5, 0.5])
-    model = WorldModel(cfg)
-    with torch.no_grad():  # an untrained predictor ignores actions; make them matter
-        for p in model.predictor.parameters():
-            p.normal_(0.0, 0.5)
-    save_checkpoint(path, model)
-    return path
+    # scattered predictor: an untrained one ignores actions
+    return support.save_tiny_world_model(path, seed=3, scatter=True, image_size=SIZE,
+                                         action_scale=[0.5, 0.5])
 
 
 @pytest.fixture(scope='module')
@@ -72,12 +63,12 @@ def graph(tmp_path_factory):
 
 
 def image(rng):
-    return common.rgb_to_image(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
+    return rgb_to_image(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8))
 
 
 def param_call(node, send):
     """Answer to an idempotent parameter request, re-sent if its answer got lost."""
-    res = common.call_until_answered(node, send, 10)
+    res = call_until_answered(node, send, 10)
     assert res is not None, 'parameter service did not answer'
     return res
 
@@ -89,8 +80,8 @@ def test_graph_params_plans_and_bad_images(graph):
     node.create_subscription(Plan, 'jepa/plan', plans.append, 10)
     node.create_subscription(LatentState, 'jepa/state', states.append, 10)
     node.create_subscription(Twist, 'cmd_vel', cmds.append, 10)
-    cam = node.create_publisher(Image, 'camera/image_raw', common.SENSOR_QOS)
-    goal = node.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+    cam = node.create_publisher(Image, 'camera/image_raw', SENSOR_QOS)
+    goal = node.create_publisher(Image, 'goal/image_raw', LATCHED_QOS)
     wm = AsyncParameterClient(node, 'world_model')
     assert wm.wait_for_services(timeout_sec=60), 'world_model never came up'
     assert spin_until(node, lambda: cam.get_subscription_count() > 0
@@ -159,7 +150,7 @@ def test_graph_params_plans_and_bad_images(graph):
     for b in bad:
         cam.publish(b)
         spin_for(node, 0.05)
-    wrong_size = common.rgb_to_image(np.zeros((SIZE + 1, SIZE, 3), np.uint8))
+    wrong_size = rgb_to_image(np.zeros((SIZE + 1, SIZE, 3), np.uint8))
     cam.publish(wrong_size)
     states.clear()
     assert spin_until(node, lambda: len(states) >= 3, 10, camera_tick), \

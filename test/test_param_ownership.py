@@ -10,15 +10,15 @@ own parameters).
 import threading
 
 import pytest
+import rclpy
+from rcl_interfaces.srv import SetParameters
+from rclpy.node import Node
+from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.parameter_client import AsyncParameterClient
 
-rclpy = pytest.importorskip('rclpy')
-from rcl_interfaces.srv import SetParameters  # noqa: E402
-from rclpy.node import Node  # noqa: E402
-from rclpy.parameter import Parameter, parameter_value_to_python  # noqa: E402
-from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
-from jepa_ros.nodes.configurator import OWNED_KEYS  # noqa: E402
+from jepa_ros.nodes.executors import make_multithreaded_executor
+from jepa_ros.nodes.ownership import OWNED_KEYS
+from jepa_ros.nodes.waiting import call_until_answered, spin_until
 
 pytestmark = pytest.mark.ros
 
@@ -51,7 +51,7 @@ class Graph:
         if configurator:
             self.nodes['configurator'] = ConfiguratorNode(parameter_overrides=[
                 Parameter('sync_period_s', value=SYNC_S)])
-        self.executor = common.make_multithreaded_executor(3)
+        self.executor = make_multithreaded_executor(3)
         for n in self.nodes.values():
             self.executor.add_node(n)
         self.stop = threading.Event()
@@ -74,19 +74,19 @@ class Graph:
         self.executor.shutdown(timeout_sec=5)
 
     def set(self, target, name, value):
-        res = common.call_until_answered(self.op, lambda: self.clients[target].set_parameters(
+        res = call_until_answered(self.op, lambda: self.clients[target].set_parameters(
             [Parameter(name, value=value)]), 15)
         assert res is not None, f'{target} did not answer a set'
         return res.results[0]
 
     def get(self, target, name):
-        res = common.call_until_answered(
+        res = call_until_answered(
             self.op, lambda: self.clients[target].get_parameters([name]), 15)
         assert res is not None, f'{target} did not answer a get'
         return parameter_value_to_python(res.values[0])
 
     def wait(self, pred, timeout=20):
-        return common.spin_until(self.op, pred, timeout)
+        return spin_until(self.op, pred, timeout)
 
     def checks(self, target):
         return self.nodes['configurator'].sync_checks[target]
@@ -177,7 +177,7 @@ def test_owned_channel_applies_the_node_checks_and_only_takes_owned_keys(graph):
 
         def send(*params):
             req = SetParameters.Request(parameters=[p.to_parameter_msg() for p in params])
-            res = common.call_until_answered(graph.op, lambda: client.call_async(req), 15)
+            res = call_until_answered(graph.op, lambda: client.call_async(req), 15)
             assert res is not None
             return res.results
         bad, other = send(Parameter('horizon', value=0), Parameter('samples', value=8))

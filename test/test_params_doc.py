@@ -42,8 +42,8 @@ def test_readme_parameter_reference_is_current():
 def test_owned_parameters_are_marked_where_they_are_documented():
     """Every parameter the configurator owns is marked in the reference of its node, names
     the configurator parameter to set instead, and is listed in README's ownership table."""
-    from jepa_ros.nodes.configurator import OWNED_KEYS
     from jepa_ros.nodes.configurator import PARAMS as CONFIGURATOR_PARAMS
+    from jepa_ros.nodes.ownership import OWNED_KEYS
     text = params_doc.reference()
     sections = {s.split('`', 1)[0]: s for s in text.split('### `')[1:]}
     with open(params_doc.README) as f:

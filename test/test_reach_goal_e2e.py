@@ -10,11 +10,10 @@ within 10 points) is `python -m jepa_ros.tools.bench_latency --reach 10`, sectio
 import os
 
 import pytest
-
 import rclpy  # noqa: F401,E402  (the graph needs it; no skip: it is a dependency)
 
-from jepa_ros.nodes.lifecycle_util import resolve_path  # noqa: E402
-from jepa_ros.tools import bench_latency as bl  # noqa: E402
+from jepa_ros.nodes.lifecycle_util import resolve_path
+from jepa_ros.tools import bench_latency as bl
 
 CKPT = resolve_path(bl.DEFAULT_CKPT)
 N_GOALS = 3

@@ -13,24 +13,17 @@ import sys
 
 import numpy as np
 import pytest
-
-rclpy = pytest.importorskip('rclpy')
-torch = pytest.importorskip('torch')
+import rclpy
+import support
+import torch
 
 SIZE = 16
 
 
 def tiny_checkpoint(path):
-    from jepa_ros.core.checkpoint import save_checkpoint
-    from jepa_ros.core.world_model import WorldModel, WorldModelConfig
-    torch.manual_seed(5)
-    model = WorldModel(WorldModelConfig(image_size=SIZE, latent_dim=8, encoder_channels=[4, 4],
-                                        predictor_hidden=16, action_scale=[0.6, 0.6]))
-    with torch.no_grad():  # an untrained predictor ignores actions; make them matter
-        for p in model.predictor.parameters():
-            p.normal_(0.0, 0.5)
-    save_checkpoint(path, model)
-    return path
+    # scattered predictor: an untrained one ignores actions
+    return support.save_tiny_world_model(path, seed=5, scatter=True, image_size=SIZE,
+                                         action_scale=[0.6, 0.6])
 
 
 def test_memory_recording_trains_a_world_model(tmp_path):

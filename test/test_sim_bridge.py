@@ -11,11 +11,11 @@ import sys
 import time
 
 import pytest
+import rclpy
+from rclpy.node import Node
 
-rclpy = pytest.importorskip('rclpy')
-from rclpy.node import Node  # noqa: E402
-
-from jepa_ros.nodes import common  # noqa: E402
+from jepa_ros.nodes.messages import image_to_rgb, stamp_to_sec
+from jepa_ros.nodes.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 
 pytestmark = pytest.mark.ros
 CAMERA_RATE = 15.0
@@ -56,11 +56,11 @@ class Client:
         self.images, self.odoms, self.diag = [], [], {}
         self.node.create_subscription(
             Image, 'camera/image_raw',
-            lambda m: self.images.append((time.monotonic(), m)), common.SENSOR_QOS)
+            lambda m: self.images.append((time.monotonic(), m)), SENSOR_QOS)
         self.node.create_subscription(
             Odometry, 'odom', lambda m: self.odoms.append((time.monotonic(), m)), 10)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
-        self.cmd = self.node.create_publisher(Twist, 'cmd_vel', common.RELIABLE_QOS)
+        self.cmd = self.node.create_publisher(Twist, 'cmd_vel', RELIABLE_QOS)
 
     def _on_diag(self, msg):
         for st in msg.status:
@@ -120,7 +120,7 @@ def test_images_arrive_at_the_configured_rate(bridge):
     msg = client.images[-1][1]
     assert (msg.height, msg.width, msg.encoding, msg.step) == (48, 48, 'rgb8', 144)
     assert len(msg.data) == 48 * 48 * 3
-    stamps = [common.stamp_to_sec(m.header.stamp) for _, m in client.images[start:]]
+    stamps = [stamp_to_sec(m.header.stamp) for _, m in client.images[start:]]
     assert all(b > a for a, b in zip(stamps, stamps[1:]))
 
 
@@ -175,10 +175,10 @@ def test_sample_goal_publishes_latched_goal_image_and_status(bridge):
     # A subscriber that joins after the goal was published still gets it (latched).
     got = []
     sub = client.node.create_subscription(Image, 'goal/image_raw', got.append,
-                                          common.LATCHED_QOS)
+                                          LATCHED_QOS)
     try:
         assert wait_for(lambda: got, 10, client.node)
-        img = common.image_to_rgb(got[-1])
+        img = image_to_rgb(got[-1])
         assert img.shape == (48, 48, 3) and img.std() > 0
     finally:
         client.node.destroy_subscription(sub)

@@ -211,7 +211,8 @@ class IntrinsicCost:
         self.ctx = CostContext(terminal_weight=terminal_weight, running_weight=running_weight,
                                critic=critic, previous_action=previous_action)
         if self.active().get('critic') is not None and critic is None:
-            raise ValueError("cost term 'critic' is enabled but no critic was given")
+            raise ValueError("cost term 'critic' is enabled (cost.critic.weight > 0) but no "
+                             "critic is loaded (world_model: critic_checkpoint)")
 
     @classmethod
     def from_params(cls, values, critic=None):
@@ -262,6 +263,18 @@ class IntrinsicCost:
             fn = self.term_fns.get(name) or COST_TERMS[name]()
             out[name] = w * fn(latents, actions, goal, self.ctx)
         return out
+
+    def plan_breakdown(self, latents, actions, goal):
+        """{term: weighted cost as a float} of one plan, latents (T,D) / actions (T,A):
+        the parts of its total cost (published so a user sees which term dominates).
+        {} when a term cannot be evaluated."""
+        try:
+            with torch.no_grad():
+                parts = self.breakdown(latents.detach()[None], actions[None].to(latents),
+                                       goal)
+            return {name: float(v[0]) for name, v in parts.items()}
+        except (ValueError, RuntimeError):
+            return {}
 
     def __call__(self, latents, actions, goal):
         parts = self.breakdown(latents, actions, goal)

@@ -68,6 +68,14 @@ def load_critic(path, map_location='cpu'):
     return model, extra
 
 
+def load_frozen_critic(path, map_location='cpu'):
+    """The critic network of a `critic` checkpoint, in eval mode without gradients (for
+    planning: the cost term reads it, nothing trains it)."""
+    critic, _ = load_critic(path, map_location)
+    critic.eval().requires_grad_(False)
+    return critic
+
+
 def default_action_set(action_dim, device=None):
     """Candidate actions for the Bellman minimum: zero, +-1 on each axis, and (for 2-D)
     the diagonals; the recorded action is added per sample."""

@@ -189,7 +189,10 @@ def evaluate_world_model(model, episodes, distance_fn=None, horizons=(1, 4, 8, 1
     res['collapse'] = collapse_report(torch.cat([latents[i] for i in te]))
     if has_states:
         st = [np.asarray(episodes[i].states, np.float64) for i in te]
-        euclid = lambda a, b: float(np.linalg.norm(a[:len(dims)] - b[:len(dims)]))
+
+        def euclid(a, b):
+            return float(np.linalg.norm(a[:len(dims)] - b[:len(dims)]))
+
         res['spearman_euclidean'] = distance_ranking([latents[i] for i in te], st, euclid,
                                                      pairs, seed)
         if distance_fn is not None:

@@ -738,8 +738,7 @@ def build_planning(values, model, critic=None, **extra):
     ones keep their defaults). `extra` goes to the planner as is (action_dim, actor)."""
     name = values.get('planner', 'gd')
     planner = make_planner(name, model, **planner_kwargs(values, name), **extra)
-    cost = IntrinsicCost.from_params(values, critic=critic)
-    return planner, cost
+    return planner, IntrinsicCost.from_params(values, critic=critic)
 
 
 class RecedingHorizon:

@@ -23,54 +23,52 @@ from std_srvs.srv import SetBool
 
 from jepa_ros.core import action_modes
 from jepa_ros.core import command as cmdlib
-from jepa_ros.nodes import common
-from jepa_ros.nodes.configurator import OWNED_KEYS
-from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, resolve_path,
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param, resolve_path,
                                            run_lifecycle_node)
+from jepa_ros.nodes.messages import stamp_to_sec
+from jepa_ros.nodes.ownership import OWNED_KEYS
+from jepa_ros.nodes.parameters import ParamSpec
+from jepa_ros.nodes.qos import LATCHED_QOS
 
 PARAMS = [
-    common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
-                     'world model checkpoint: action scales and action mode come from its '
-                     'config; a relative path is looked up in the working directory, then in '
-                     'the jepa_ros share dir (the checkout or install/share/jepa_ros)',
-                     read_only=True),
-    common.ParamSpec('actor_checkpoint', '', 'Mode-1 actor checkpoint ("" = no Mode-1 '
-                     'policy: stale plan -> zero command); relative paths as for checkpoint',
-                     read_only=True),
-    common.ParamSpec('device', 'cpu', 'torch device of the Mode-1 policy',
-                     choices=['cpu', 'cuda'], read_only=True),
-    common.ParamSpec('mode', 'mode2', 'mode2: execute plans (Mode-1 as fallback); mode1: '
-                     'Mode-1 policy only', choices=['mode2', 'mode1']),
-    common.ParamSpec('enabled', True, 'false holds the robot (zero command); the '
-                     'configurator clears it when a goal ends or is cancelled'),
-    common.ParamSpec('control_rate', 50.0, 'command rate (Hz)', min=1.0, max=500.0),
-    common.ParamSpec('command_on_input', True, 'also send a command as soon as a new latent '
-                     'state or plan arrives (does not wait for the next control tick: '
-                     'saves up to 1/control_rate of latency)'),
-    common.ParamSpec('step_dt', 0.1, 'duration of one plan step (s) = the model time step',
-                     min=0.001, max=10.0),
-    common.ParamSpec('watchdog_timeout', 0.2, 'zero command when the newest latent state is '
-                     'older than this (s)', min=0.01, max=10.0),
-    common.ParamSpec('plan_timeout', 0.5, 'a plan older than this (s) is stale', min=0.01,
-                     max=60.0),
-    common.ParamSpec('max_linear_speed', 1.5, 'limit on |linear| (m/s)', min=0.0, max=10.0),
-    common.ParamSpec('max_angular_speed', 1.5, 'limit on |angular.z| (rad/s)', min=0.0,
-                     max=20.0),
-    common.ParamSpec('max_linear_accel', 15.0, 'limit on the change of linear velocity '
-                     '(m/s^2)', min=0.0, max=100.0),
-    common.ParamSpec('max_angular_accel', 6.0, 'limit on the change of angular velocity '
-                     '(rad/s^2)', min=0.0, max=200.0),
-    common.ParamSpec('action_mode', '', 'override the checkpoint action mode ("" = from the '
-                     'checkpoint); it sets the command type: Twist, or TwistStamped for reach',
-                     choices=['', *action_modes.ACTION_MODES], read_only=True),
-    common.ParamSpec('publish_when_idle', False, 'true: publish a zero command every control '
-                     'tick while there is nothing to execute (heartbeat); false: one zero '
-                     'command when going idle, then silence (leaves cmd_vel to teleop / a '
-                     'twist_mux)'),
-    common.ParamSpec('cmd_frame_id', 'base_link', 'header.frame_id of TwistStamped commands '
-                     '(action modes whose command is stamped, e.g. reach)'),
-    common.ParamSpec('autostart', True, 'configure and activate on start (own process)',
-                     read_only=True),
+    checkpoint_param(': action scales and action mode come from its config'),
+    ParamSpec('actor_checkpoint', '', 'Mode-1 actor checkpoint ("" = no Mode-1 '
+              'policy: stale plan -> zero command); relative paths as for checkpoint',
+              read_only=True),
+    ParamSpec('device', 'cpu', 'torch device of the Mode-1 policy',
+              choices=['cpu', 'cuda'], read_only=True),
+    ParamSpec('mode', 'mode2', 'mode2: execute plans (Mode-1 as fallback); mode1: '
+              'Mode-1 policy only', choices=['mode2', 'mode1']),
+    ParamSpec('enabled', True, 'false holds the robot (zero command); the '
+              'configurator clears it when a goal ends or is cancelled'),
+    ParamSpec('control_rate', 50.0, 'command rate (Hz)', min=1.0, max=500.0),
+    ParamSpec('command_on_input', True, 'also send a command as soon as a new latent '
+              'state or plan arrives (does not wait for the next control tick: '
+              'saves up to 1/control_rate of latency)'),
+    ParamSpec('step_dt', 0.1, 'duration of one plan step (s) = the model time step',
+              min=0.001, max=10.0),
+    ParamSpec('watchdog_timeout', 0.2, 'zero command when the newest latent state is '
+              'older than this (s)', min=0.01, max=10.0),
+    ParamSpec('plan_timeout', 0.5, 'a plan older than this (s) is stale', min=0.01,
+              max=60.0),
+    ParamSpec('max_linear_speed', 1.5, 'limit on |linear| (m/s)', min=0.0, max=10.0),
+    ParamSpec('max_angular_speed', 1.5, 'limit on |angular.z| (rad/s)', min=0.0,
+              max=20.0),
+    ParamSpec('max_linear_accel', 15.0, 'limit on the change of linear velocity '
+              '(m/s^2)', min=0.0, max=100.0),
+    ParamSpec('max_angular_accel', 6.0, 'limit on the change of angular velocity '
+              '(rad/s^2)', min=0.0, max=200.0),
+    ParamSpec('action_mode', '', 'override the checkpoint action mode ("" = from the '
+              'checkpoint); it sets the command type: Twist, or TwistStamped for reach',
+              choices=['', *action_modes.ACTION_MODES], read_only=True),
+    ParamSpec('publish_when_idle', False, 'true: publish a zero command every control '
+              'tick while there is nothing to execute (heartbeat); false: one zero '
+              'command when going idle, then silence (leaves cmd_vel to teleop / a '
+              'twist_mux)'),
+    ParamSpec('cmd_frame_id', 'base_link', 'header.frame_id of TwistStamped commands '
+              '(action modes whose command is stamped, e.g. reach)'),
+    ParamSpec('autostart', True, 'configure and activate on start (own process)',
+              read_only=True),
 ]
 
 
@@ -176,6 +174,7 @@ class ActorNode(ModelLifecycleNode):
     def _load_policy(self, path):
         """The Mode-1 policy callable(z, g) of an actor checkpoint (resolved `path`)."""
         import torch
+
         import jepa_ros.core.actor  # noqa: F401  registers the 'actor' checkpoint kind
         from jepa_ros.core.checkpoint import load_checkpoint
         net, _ = load_checkpoint(path, map_location=self.device, kind='actor')
@@ -198,7 +197,7 @@ class ActorNode(ModelLifecycleNode):
             self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
                                      callback_group=self.in_group),
             self.create_subscription(LatentState, 'jepa/goal_state', self._on_goal,
-                                     common.LATCHED_QOS, callback_group=self.in_group),
+                                     LATCHED_QOS, callback_group=self.in_group),
             self.create_subscription(Plan, 'jepa/plan', self._on_plan, 10,
                                      callback_group=self.in_group),
         ]
@@ -250,7 +249,7 @@ class ActorNode(ModelLifecycleNode):
             self.log.warn('plan', f'rejecting plan: {t}x{n} with {a.shape[0]} actions, want '
                                   f'action_dim {len(self.action_scale)}')
             return
-        self.plan = (common.stamp_to_sec(msg.header.stamp), a.reshape(t, n))
+        self.plan = (stamp_to_sec(msg.header.stamp), a.reshape(t, n))
         if self.p['command_on_input'] and self.p['mode'] == 'mode2':
             self._tick()
 

@@ -9,29 +9,32 @@ horizon (the paper's configurator module).
   world_model / actor through their `~/set_owned_parameters` service, and again whenever a
   node's values differ (e.g. after a restart), checked every `sync_period_s`. While it is up,
   those nodes refuse `ros2 param set` of these keys with a reason that says to set them here
-  (common.ParameterOwnership); set here, they reach the node at once and stay.
+  (ParameterOwnership); set here, they reach the node at once and stay.
 * Repeated planner deadline misses (Plan.compute_ms over the budget) switch to Mode-1;
   the switch is logged, shown in /diagnostics (mode, mode_reason) and in the message of the
   goal that was running.
 """
-import json
 import threading
 import time
 
 import numpy as np
-import rclpy
+from rcl_interfaces.srv import SetParameters
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
-from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from jepa_ros.core.cost import COST_TERMS, term_params
 from jepa_ros.core.planners import planner_params
-from jepa_ros.nodes import common
+from jepa_ros.nodes.diagnostics import DIAG_OK, DIAG_WARN, Diagnostics
+from jepa_ros.nodes.executors import run_node
+from jepa_ros.nodes.messages import ImageError, image_to_rgb
+from jepa_ros.nodes.ownership import OWNED_PARAMETERS_SERVICE, owned_values
+from jepa_ros.nodes.parameters import ParamSpec, declare_params
+from jepa_ros.nodes.qos import LATCHED_QOS
 
 # Planner and cost weight declarations live in core (planners / cost terms).
 PLANNER_PARAM = next(p for p in planner_params() if p.name == 'planner')
@@ -39,58 +42,37 @@ COST_WEIGHT_PARAMS = [p for name in COST_TERMS for p in term_params(name)
                       if p.name == f'cost.{name}.weight']
 
 PARAMS = [
-    common.ParamSpec('mode', 'mode2', 'mode2: plan with the world model; mode1: reactive '
-                     'actor policy', choices=['mode2', 'mode1']),
-    common.ParamSpec('planner', PLANNER_PARAM.default, 'planner pushed to world_model',
-                     choices=PLANNER_PARAM.choices),
-    common.ParamSpec('horizon', 12, 'planning horizon pushed to world_model', min=1,
-                     max=128),
-    common.ParamSpec('budget_s', 0.05, 'plan time budget pushed to world_model (s)',
-                     min=0.001, max=10.0),
+    ParamSpec('mode', 'mode2', 'mode2: plan with the world model; mode1: reactive '
+              'actor policy', choices=['mode2', 'mode1']),
+    ParamSpec('planner', PLANNER_PARAM.default, 'planner pushed to world_model',
+              choices=PLANNER_PARAM.choices),
+    ParamSpec('horizon', 12, 'planning horizon pushed to world_model', min=1,
+              max=128),
+    ParamSpec('budget_s', 0.05, 'plan time budget pushed to world_model (s)',
+              min=0.001, max=10.0),
     # One weight per registered cost term (jepa_ros.core.cost), same default and range.
-    *[common.ParamSpec(p.name, p.default, p.description + ', pushed to world_model',
-                       min=p.min, max=p.max) for p in COST_WEIGHT_PARAMS],
-    common.ParamSpec('success_energy', 0.02, 'goal reached when the latent energy is below '
-                     'this', min=0.0, max=1e6),
-    common.ParamSpec('use_sim_success', True, 'also succeed when sim_bridge ~/goal_status '
-                     'says the goal is reached'),
-    common.ParamSpec('default_timeout_s', 60.0, 'goal timeout when the goal gives 0 (s)',
-                     min=0.1, max=3600.0),
-    common.ParamSpec('feedback_rate', 5.0, 'feedback messages per second', min=0.1,
-                     max=100.0),
-    common.ParamSpec('max_deadline_misses', 5, 'consecutive plans over budget before '
-                     'switching to mode1 (0 = never)', min=0, max=1000),
-    common.ParamSpec('deadline_tolerance', 1.5, 'a plan misses its deadline when it took '
-                     'longer than budget * this', min=1.0, max=100.0),
-    common.ParamSpec('sync_period_s', 1.0, 'how often managed parameters are checked and '
-                     're-pushed (s)', min=0.05, max=60.0),
-    common.ParamSpec('world_model_node', 'world_model', 'name of the world model node'),
-    common.ParamSpec('actor_node', 'actor', 'name of the actor node'),
-    common.ParamSpec('sim_node', 'sim_bridge', 'name of the simulator bridge node'),
+    *[ParamSpec(p.name, p.default, p.description + ', pushed to world_model',
+                min=p.min, max=p.max) for p in COST_WEIGHT_PARAMS],
+    ParamSpec('success_energy', 0.02, 'goal reached when the latent energy is below '
+              'this', min=0.0, max=1e6),
+    ParamSpec('use_sim_success', True, 'also succeed when sim_bridge ~/goal_status '
+              'says the goal is reached'),
+    ParamSpec('default_timeout_s', 60.0, 'goal timeout when the goal gives 0 (s)',
+              min=0.1, max=3600.0),
+    ParamSpec('feedback_rate', 5.0, 'feedback messages per second', min=0.1,
+              max=100.0),
+    ParamSpec('max_deadline_misses', 5, 'consecutive plans over budget before '
+              'switching to mode1 (0 = never)', min=0, max=1000),
+    ParamSpec('deadline_tolerance', 1.5, 'a plan misses its deadline when it took '
+              'longer than budget * this', min=1.0, max=100.0),
+    ParamSpec('sync_period_s', 1.0, 'how often managed parameters are checked and '
+              're-pushed (s)', min=0.05, max=60.0),
+    ParamSpec('world_model_node', 'world_model', 'name of the world model node'),
+    ParamSpec('actor_node', 'actor', 'name of the actor node'),
+    ParamSpec('sim_node', 'sim_bridge', 'name of the simulator bridge node'),
 ]
 
-WORLD_MODEL_KEYS = ['planner', 'horizon', 'budget_s'] + [p.name for p in COST_WEIGHT_PARAMS]
 PENDING_TIMEOUT_S = 3.0   # a parameter call unanswered this long is dropped and retried
-ACTOR_KEYS = ['mode']
-# The one definition of what the configurator owns: node role -> parameter of that node ->
-# the configurator parameter it follows. The configurator sets exactly these; world_model
-# and actor refuse ordinary sets of them while a configurator is up; `jepa-ros params` and
-# the README mark them.
-OWNED_KEYS = {
-    'world_model': {**{k: k for k in WORLD_MODEL_KEYS}, 'planning': 'mode'},
-    'actor': {k: k for k in ACTOR_KEYS},
-}
-# Owned parameters whose value is derived from the configurator parameter they follow.
-DERIVED = {
-    # Mode-1 acts without plans: pause the planner so the reactive path has the CPU.
-    'planning': lambda mode: mode != 'mode1',
-}
-
-
-def owned_values(target, p):
-    """The values the configurator with parameters `p` sets on `target`'s owned keys."""
-    return {key: p[source] if key == source else DERIVED[key](p[source])
-            for key, source in OWNED_KEYS[target].items()}
 
 
 def latent_energy(state, goal):
@@ -107,7 +89,7 @@ class ConfiguratorNode(Node):
         from jepa_ros_interfaces.action import ReachGoal
         from jepa_ros_interfaces.msg import LatentState, Plan
         from jepa_ros_interfaces.srv import SetMode
-        self.p = common.declare_params(self, PARAMS, on_applied=self._on_params)
+        self.p = declare_params(self, PARAMS, on_applied=self._on_params)
         self.cb = ReentrantCallbackGroup()
         self.sync_group = MutuallyExclusiveCallbackGroup()
         self.lock = threading.Lock()
@@ -118,11 +100,11 @@ class ConfiguratorNode(Node):
         self.mode_events = []           # (monotonic time, mode, reason) of every switch
         self.sync_lock = threading.Lock()
         self.current = None             # running goal handle
-        self.goal_pub = self.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+        self.goal_pub = self.create_publisher(Image, 'goal/image_raw', LATCHED_QOS)
         self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
                                  callback_group=self.cb)
         self.create_subscription(LatentState, 'jepa/goal_state', self._on_goal_state,
-                                 common.LATCHED_QOS, callback_group=self.cb)
+                                 LATCHED_QOS, callback_group=self.cb)
         self.create_subscription(Plan, 'jepa/plan', self._on_plan, 10, callback_group=self.cb)
         self.create_service(SetMode, '~/set_mode', self._on_set_mode, callback_group=self.cb)
         sim = self.p['sim_node']
@@ -135,7 +117,7 @@ class ConfiguratorNode(Node):
         # the targets accept from their owner only (a client on it is what makes us the owner).
         self.param_clients = {t: AsyncParameterClient(self, n) for t, n in targets.items()}
         self.owned_clients = {
-            t: self.create_client(SetParameters, f'{n}/{common.OWNED_PARAMETERS_SERVICE}',
+            t: self.create_client(SetParameters, f'{n}/{OWNED_PARAMETERS_SERVICE}',
                                   callback_group=self.cb)
             for t, n in targets.items()}
         self.pending = {}
@@ -146,7 +128,7 @@ class ConfiguratorNode(Node):
                                    cancel_callback=self._on_cancel,
                                    callback_group=self.cb)
         self.ReachGoal = ReachGoal
-        self.diag = common.Diagnostics(self)
+        self.diag = Diagnostics(self)
         self.diag.set('mode', self.p['mode'])
         self.sync_timer = self.create_timer(self.p['sync_period_s'], self.sync,
                                             callback_group=self.sync_group)
@@ -235,7 +217,7 @@ class ConfiguratorNode(Node):
         self.mode_reason = reason
         self.mode_events.append((time.monotonic(), mode, reason))
         self.get_logger().warning(f'mode -> {mode}: {reason}')
-        self.diag.status(common.DIAG_WARN if mode == 'mode1' else common.DIAG_OK,
+        self.diag.status(DIAG_WARN if mode == 'mode1' else DIAG_OK,
                          f'{mode}: {reason}')
         return True, f'mode {mode}: {reason}'
 
@@ -269,8 +251,8 @@ class ConfiguratorNode(Node):
     def _on_goal_request(self, goal):
         if not goal.sample_in_sim:
             try:
-                common.image_to_rgb(goal.goal_image)
-            except common.ImageError as exc:
+                image_to_rgb(goal.goal_image)
+            except ImageError as exc:
                 self.get_logger().error(f'rejecting goal: bad goal image: {exc}')
                 return GoalResponse.REJECT
         if goal.timeout_s < 0 or not np.isfinite(goal.timeout_s):
@@ -337,6 +319,10 @@ class ConfiguratorNode(Node):
         steps, energy = 0, float('nan')
         while True:
             time.sleep(period)
+            if not self.context.ok():   # first: a shutdown must not wait for service calls
+                handle.abort()
+                result.message = 'shutting down'
+                break
             steps += 1
             fresh_goal = self.goal_rx >= started
             if fresh_goal and self.state is not None and self.goal_state is not None:
@@ -371,10 +357,6 @@ class ConfiguratorNode(Node):
                 handle.abort()
                 result.message = f'timed out after {timeout:.1f} s (energy {energy:.4f})'
                 break
-            if not self.context.ok():
-                handle.abort()
-                result.message = 'shutting down'
-                break
         switches = [f'switched to {m}: {r}' for t, m, r in self.mode_events if t >= started]
         if switches:
             result.message += '; ' + '; '.join(switches)
@@ -384,7 +366,7 @@ class ConfiguratorNode(Node):
 
 
 def main(args=None):
-    common.run_node(ConfiguratorNode, args, threads=4)
+    run_node(ConfiguratorNode, args, threads=4)
 
 
 if __name__ == '__main__':

@@ -131,15 +131,15 @@ def seed_owned(stack, world, specs, overrides):
     names = {spec['name'] for spec in specs}
     if 'configurator' not in names:
         return overrides
-    from jepa_ros.nodes import configurator
+    from jepa_ros.nodes import configurator, ownership
     owner = {s.name: s.default for s in configurator.PARAMS}
     owner.update(node_params('configurator', world, stack))
     owner.update(overrides.get('configurator') or {})
     out = dict(overrides)
-    for target in configurator.OWNED_KEYS:
+    for target in ownership.OWNED_KEYS:
         if target in names:
             out[target] = {**(out.get(target) or {}),
-                           **configurator.owned_values(target, owner)}
+                           **ownership.owned_values(target, owner)}
     return out
 
 
@@ -215,7 +215,8 @@ class InProcessGraph:
     def __init__(self, specs, stack, world, overrides=None, remap=None, node_kwargs=None,
                  threads=6):
         import rclpy
-        from jepa_ros.nodes.common import make_multithreaded_executor
+
+        from jepa_ros.nodes.executors import make_multithreaded_executor
         from jepa_ros.nodes.lifecycle_util import autostart
         # All nodes share one interpreter lock. The planner releases it in every torch op
         # and, at the default 5 ms switch interval, another callback thread may keep it

@@ -15,11 +15,20 @@ import time
 
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
-from jepa_ros.nodes import common
+from jepa_ros.nodes.diagnostics import Diagnostics
+from jepa_ros.nodes.parameters import ParamSpec, declare_params
 from jepa_ros.share import resolve_data_path
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
+PATH_LOOKUP = ('a relative path is looked up in the working directory, then in the '
+               'jepa_ros share dir (the checkout or install/share/jepa_ros)')
+
+
+def checkpoint_param(purpose=''):
+    """The `checkpoint` parameter of a model node (the world model it loads)."""
+    return ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
+                     f'world model checkpoint{purpose}; {PATH_LOOKUP}', read_only=True)
 
 
 def resolve_path(path):
@@ -129,14 +138,14 @@ class ModelLifecycleNode(LifecycleNode):
                  owned=None, **kwargs):
         """`params`: the node's ParamSpec list (with `autostart`, and `device` when it runs
         torch); `given`: parts handed in instead of checkpoints ({name: object or None});
-        on_check / on_applied / owned: see common.declare_params."""
+        on_check / on_applied / owned: see declare_params."""
         super().__init__(node_name, **kwargs)
-        self.p = common.declare_params(self, params, on_check, on_applied, owned=owned)
+        self.p = declare_params(self, params, on_check, on_applied, owned=owned)
         self.given = {k: v for k, v in (given or {}).items() if v is not None}
         self.log = RateLimitedLog(self.get_logger(), float(self.p.get('log_period_s', 5.0)))
         for name in self.MODEL_ATTRS:
             setattr(self, name, None)
-        self.diag = common.Diagnostics(self)
+        self.diag = Diagnostics(self)
         self.diag.stale('unconfigured')
 
     # ---- parts ------------------------------------------------------------------------
@@ -240,7 +249,7 @@ def run_lifecycle_node(node_cls, args=None, executor_threads=2):
     is constructed, during autostart (checkpoint loading) or while timers publish. A
     signal before rclpy.init (module imports) gets the default action (-SIGTERM / -2).
     """
-    from jepa_ros.nodes.common import run_node
+    from jepa_ros.nodes.executors import run_node
 
     def start(node):
         if node.get_parameter('autostart').value:

@@ -27,19 +27,22 @@ import importlib
 import json
 import math
 import os
-import threading
 import time
 
 import numpy as np
-import rclpy
-import rclpy.executors
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from jepa_ros.core import action_modes
 from jepa_ros.core.ring_buffer import RingBuffer, RingBufferError
-from jepa_ros.nodes import common
+from jepa_ros.data.msgdef import msgdef_from_class
+from jepa_ros.data.paths import resolve_inside
+from jepa_ros.data.recorder import ChunkedRecorder, RecorderError
+from jepa_ros.nodes.diagnostics import Diagnostics
+from jepa_ros.nodes.executors import run_node
+from jepa_ros.nodes.messages import ImageError, image_to_rgb, stamp_to_sec
+from jepa_ros.nodes.parameters import ParamSpec, declare_params
 
 DEFAULT_TOPICS = ['camera/image_raw', 'cmd_vel', 'odom', 'goal/image_raw', 'jepa/state',
                   'jepa/goal_state', 'jepa/plan']
@@ -58,186 +61,34 @@ def _relative_path_check(value):
 
 
 PARAMS = [
-    common.ParamSpec('data_dir', 'data/recordings', 'root folder of all recordings; every '
-                     'other path is relative to it', read_only=True),
-    common.ParamSpec('session', '', 'sub-folder of this recording (empty: rec_<date>_<time>)',
-                     check=_relative_path_check, read_only=True),
-    common.ParamSpec('save_dir', 'episodes', 'sub-folder of the session for ~/save episodes',
-                     check=_relative_path_check),
-    common.ParamSpec('topics', list(DEFAULT_TOPICS), 'topics to record (subscribed once a '
-                     'publisher appears)', read_only=True),
-    common.ParamSpec('record', True, 'record to MCAP from the start (else only the ring buffer)'),
-    common.ParamSpec('chunk_max_bytes', 16 * 1024 * 1024, 'start a new chunk file after this '
-                     'many message bytes', min=4096, max=2**31 - 1),
-    common.ParamSpec('chunk_max_seconds', 60.0, 'start a new chunk file after this many '
-                     'seconds', min=0.1, max=86400.0),
-    common.ParamSpec('compression', 'zstd', 'MCAP chunk compression',
-                     choices=('zstd', 'lz4', 'none')),
-    common.ParamSpec('ring_capacity', 2000, 'transitions kept in RAM', min=1, max=1_000_000,
-                     read_only=True),
-    common.ParamSpec('discovery_period', 0.5, 'seconds between graph checks for new topics',
-                     min=0.05, max=10.0),
-    common.ParamSpec('metadata_topic', '/sim_bridge/metadata', 'latched std_msgs/String with '
-                     'the world metadata JSON (overrides the meta_* parameters); empty: none'),
-    common.ParamSpec('world', 'two_rooms', 'world name written to the metadata'),
-    common.ParamSpec('action_fields', ['linear.x', 'linear.y'], 'Twist fields that make the '
-                     'action (metadata action_fields)'),
-    common.ParamSpec('action_scale', [1.5, 1.5], 'physical units per normalised action unit'),
-    common.ParamSpec('state_fields', ['x', 'y', 'yaw'], 'odometry fields that make the state'),
-    common.ParamSpec('dt', 0.1, 'control period of the recorded robot (s)', min=1e-4, max=10.0),
+    ParamSpec('data_dir', 'data/recordings', 'root folder of all recordings; every '
+              'other path is relative to it', read_only=True),
+    ParamSpec('session', '', 'sub-folder of this recording (empty: rec_<date>_<time>)',
+              check=_relative_path_check, read_only=True),
+    ParamSpec('save_dir', 'episodes', 'sub-folder of the session for ~/save episodes',
+              check=_relative_path_check),
+    ParamSpec('topics', list(DEFAULT_TOPICS), 'topics to record (subscribed once a '
+              'publisher appears)', read_only=True),
+    ParamSpec('record', True, 'record to MCAP from the start (else only the ring buffer)'),
+    ParamSpec('chunk_max_bytes', 16 * 1024 * 1024, 'start a new chunk file after this '
+              'many message bytes', min=4096, max=2**31 - 1),
+    ParamSpec('chunk_max_seconds', 60.0, 'start a new chunk file after this many '
+              'seconds', min=0.1, max=86400.0),
+    ParamSpec('compression', 'zstd', 'MCAP chunk compression',
+              choices=('zstd', 'lz4', 'none')),
+    ParamSpec('ring_capacity', 2000, 'transitions kept in RAM', min=1, max=1_000_000,
+              read_only=True),
+    ParamSpec('discovery_period', 0.5, 'seconds between graph checks for new topics',
+              min=0.05, max=10.0),
+    ParamSpec('metadata_topic', '/sim_bridge/metadata', 'latched std_msgs/String with '
+              'the world metadata JSON (overrides the meta_* parameters); empty: none'),
+    ParamSpec('world', 'two_rooms', 'world name written to the metadata'),
+    ParamSpec('action_fields', ['linear.x', 'linear.y'], 'Twist fields that make the '
+              'action (metadata action_fields)'),
+    ParamSpec('action_scale', [1.5, 1.5], 'physical units per normalised action unit'),
+    ParamSpec('state_fields', ['x', 'y', 'yaw'], 'odometry fields that make the state'),
+    ParamSpec('dt', 0.1, 'control period of the recorded robot (s)', min=1e-4, max=10.0),
 ]
-
-
-class RecorderError(RuntimeError):
-    """Recording cannot go on (unwritable folder, disk full); the node stays up."""
-
-
-class ChunkedRecorder:
-    """Writes raw CDR messages into a series of MCAP chunk files (no rclpy).
-
-    Thread-safe. On any write error the recorder stops (`error` says why) and keeps the
-    chunks it closed before.
-    """
-
-    def __init__(self, directory, prefix, max_bytes=16 << 20, max_seconds=60.0,
-                 compression='zstd', metadata=None, clock=time.monotonic,
-                 carry_topics=('cmd_vel', 'odom', 'goal/image_raw')):
-        self.directory = directory
-        self.prefix = prefix
-        self.max_bytes = int(max_bytes)
-        self.max_seconds = float(max_seconds)
-        self.compression = compression
-        self.metadata = dict(metadata or {})
-        self.clock = clock
-        self.lock = threading.Lock()
-        self.writer = None
-        self.part_path = None
-        self.index = 0
-        self.chunk_bytes = 0
-        self.chunk_started = None
-        self.closed_chunks = []
-        self.messages = 0
-        self.error = None
-        self.running = False
-        # The newest message of these topics opens every chunk again (same log time), so
-        # each chunk is a self-contained episode: its first image has its command.
-        self.carry_topics = set(carry_topics)
-        self.last = {}
-        self._carried = 0
-
-    def start(self):
-        """(Re)start recording; raises RecorderError if the folder is unusable."""
-        from jepa_ros.data.mcap_io import McapWriter  # noqa: F401 - fail early if missing
-        with self.lock:
-            try:
-                os.makedirs(self.directory, exist_ok=True)
-                if not os.access(self.directory, os.W_OK):
-                    raise PermissionError(f'{self.directory} is not writable')
-                self._open()
-            except OSError as exc:
-                self.error = f'cannot record into {self.directory}: {exc}'
-                self.running = False
-                raise RecorderError(self.error) from exc
-            self.error = None
-            self.running = True
-
-    def _open(self):
-        from jepa_ros.data.mcap_io import McapWriter
-        while True:
-            name = f'{self.prefix}_{self.index:04d}.mcap'
-            final = os.path.join(self.directory, name)
-            if not (os.path.exists(final) or os.path.exists(final + '.part')):
-                break
-            self.index += 1
-        self.part_path = final + '.part'
-        self.writer = McapWriter(self.part_path, compression=self.compression)
-        if self.metadata:
-            self.writer.add_metadata('jepa_ros', self.metadata)
-        for topic, (msgtype, cdr, t_ns, msgdef) in self.last.items():
-            self.writer.write_raw(topic, msgtype, cdr, t_ns, msgdef=msgdef)
-        self._carried = len(self.last)
-        self.chunk_bytes = 0
-        self.chunk_started = self.clock()
-        self.index += 1
-
-    def _close_chunk(self):
-        writer, part = self.writer, self.part_path
-        self.writer = self.part_path = None
-        if writer is None:
-            return None
-        if writer.message_count <= self._carried:  # nothing new: leave no empty file behind
-            writer.close()
-            os.remove(part)
-            return None
-        if self.metadata:
-            writer.add_metadata('jepa_ros', self.metadata)  # the latest wins on read
-        writer.close()
-        final = part[:-len('.part')]
-        os.replace(part, final)
-        self.closed_chunks.append(final)
-        return final
-
-    def _fail(self, exc):
-        self.error = f'recording stopped: {exc}'
-        self.running = False
-        writer, self.writer = self.writer, None
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001 - the disk is already failing
-                pass
-
-    def set_metadata(self, metadata):
-        with self.lock:
-            self.metadata = dict(metadata)
-            if self.writer is not None:
-                try:
-                    self.writer.add_metadata('jepa_ros', self.metadata)
-                except OSError as exc:
-                    self._fail(exc)
-
-    def write(self, topic, msgtype, cdr, log_time_ns, msgdef=None):
-        """Write one message; returns False when not recording (see `error`)."""
-        with self.lock:
-            if not self.running:
-                return False
-            try:
-                if self.writer is None:
-                    self._open()
-                self.writer.write_raw(topic, msgtype, cdr, log_time_ns, msgdef=msgdef)
-                if topic in self.carry_topics:
-                    self.last[topic] = (msgtype, bytes(cdr), int(log_time_ns), msgdef)
-                self.chunk_bytes += len(cdr)
-                self.messages += 1
-                if self.chunk_bytes >= self.max_bytes:
-                    self._close_chunk()
-                    self._open()
-            except OSError as exc:
-                self._fail(exc)
-                return False
-            return True
-
-    def maybe_rotate(self):
-        """Close the chunk if it is older than max_seconds (called periodically)."""
-        with self.lock:
-            if (self.running and self.writer is not None
-                    and self.writer.message_count > self._carried
-                    and self.clock() - self.chunk_started >= self.max_seconds):
-                try:
-                    self._close_chunk()
-                    self._open()
-                except OSError as exc:
-                    self._fail(exc)
-
-    def stop(self):
-        """Close the open chunk (it becomes a complete file)."""
-        with self.lock:
-            self.running = False
-            try:
-                return self._close_chunk()
-            except OSError as exc:
-                self._fail(exc)
-                return None
 
 
 def _import_msg_class(msgtype):
@@ -263,13 +114,13 @@ class MemoryNode(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__('memory', **node_kwargs)
-        self.p = common.declare_params(self, PARAMS, self._on_params)
+        self.p = declare_params(self, PARAMS, self._on_params)
         p = self.p
         self.data_dir = os.path.realpath(os.path.expanduser(p['data_dir']))
         session = p['session'] or datetime.datetime.now().strftime('rec_%Y%m%d_%H%M%S')
         # Checked again here: the symlink test needs the real folder.
-        self.session_dir = common.resolve_inside(self.data_dir, session)
-        self.save_dir = common.resolve_inside(self.session_dir, p['save_dir'])
+        self.session_dir = resolve_inside(self.data_dir, session)
+        self.save_dir = resolve_inside(self.session_dir, p['save_dir'])
         self.meta = self._meta_from_params()
         self.counts = {'messages': 0, 'dropped_not_recording': 0, 'nonfinite_cmd': 0,
                        'bad_images': 0, 'saved_episodes': 0}
@@ -282,7 +133,7 @@ class MemoryNode(Node):
         self.subs = {}     # topic -> (subscription, msgtype)
         self.msgdefs = {}  # msgtype -> text
         self.group = MutuallyExclusiveCallbackGroup()
-        self.diag = common.Diagnostics(self)
+        self.diag = Diagnostics(self)
         from std_srvs.srv import Trigger
         self.create_service(Trigger, '~/save', self._on_save, callback_group=self.group)
         self.create_service(Trigger, '~/start', self._on_start, callback_group=self.group)
@@ -323,7 +174,7 @@ class MemoryNode(Node):
 
     def _on_params(self, changed):
         if 'save_dir' in changed:
-            self.save_dir = common.resolve_inside(self.session_dir, changed['save_dir'])
+            self.save_dir = resolve_inside(self.session_dir, changed['save_dir'])
         for key in ('chunk_max_bytes', 'chunk_max_seconds', 'compression'):
             if key in changed:
                 setattr(self.recorder, key.replace('chunk_', ''), changed[key])
@@ -387,7 +238,7 @@ class MemoryNode(Node):
             try:
                 cls = _import_msg_class(msgtype)
                 if msgtype not in self.msgdefs:
-                    self.msgdefs[msgtype] = common.msgdef_from_class(cls)
+                    self.msgdefs[msgtype] = msgdef_from_class(cls)
             except (ImportError, AttributeError, ValueError) as exc:
                 self.get_logger().error(f'cannot record {topic} ({msgtype}): {exc}',
                                         throttle_duration_sec=10.0)
@@ -447,8 +298,8 @@ class MemoryNode(Node):
         elif topic == 'camera/image_raw' and msgtype == 'sensor_msgs/msg/Image':
             msg = deserialize_message(raw, cls)
             try:
-                image = common.image_to_rgb(msg)
-                stamp = common.stamp_to_sec(msg.header.stamp)
+                image = image_to_rgb(msg)
+                stamp = stamp_to_sec(msg.header.stamp)
                 try:
                     self.ring.push(image, self._last_action, self._last_state, stamp)
                 except RingBufferError:
@@ -456,7 +307,7 @@ class MemoryNode(Node):
                     # episode restarts so every buffered transition has the same layout.
                     self.ring.clear()
                     self.ring.push(image, self._last_action, self._last_state, stamp)
-            except (common.ImageError, RingBufferError) as exc:
+            except (ImageError, RingBufferError) as exc:
                 self.counts['bad_images'] += 1
                 self.get_logger().warning(f'camera frame not buffered: {exc}',
                                           throttle_duration_sec=5.0)
@@ -535,7 +386,7 @@ class MemoryNode(Node):
 
 
 def main(args=None):
-    common.run_node(MemoryNode, args, threads=1)
+    run_node(MemoryNode, args, threads=1)
 
 
 if __name__ == '__main__':

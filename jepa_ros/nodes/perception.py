@@ -11,26 +11,25 @@ import threading
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import Image
 
-from jepa_ros.nodes import common
-from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, load_world_model,
+from jepa_ros.nodes.diagnostics import RateMeter
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param, load_world_model,
                                            run_lifecycle_node)
+from jepa_ros.nodes.messages import CHANNELS, ImageError, image_to_rgb
+from jepa_ros.nodes.parameters import ParamSpec
+from jepa_ros.nodes.qos import LATCHED_QOS, SENSOR_QOS
 
 PARAMS = [
-    common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
-                     'world model checkpoint; a relative path is looked up in the working '
-                     'directory, then in the jepa_ros share dir (the checkout or '
-                     'install/share/jepa_ros)',
-                     read_only=True),
-    common.ParamSpec('device', 'cpu', 'torch device for the encoder', choices=['cpu', 'cuda'],
-                     read_only=True),
-    common.ParamSpec('resize', False, 'resize images of another size to the model input '
-                     'size instead of rejecting them'),
-    common.ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1, max=64,
-                     read_only=True),
-    common.ParamSpec('log_period_s', 5.0, 'at most one warning per this many seconds per '
-                     'kind of bad input', min=0.1, max=3600.0),
-    common.ParamSpec('autostart', True, 'configure and activate on start (own process)',
-                     read_only=True),
+    checkpoint_param(),
+    ParamSpec('device', 'cpu', 'torch device for the encoder', choices=['cpu', 'cuda'],
+              read_only=True),
+    ParamSpec('resize', False, 'resize images of another size to the model input '
+              'size instead of rejecting them'),
+    ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1, max=64,
+              read_only=True),
+    ParamSpec('log_period_s', 5.0, 'at most one warning per this many seconds per '
+              'kind of bad input', min=0.1, max=3600.0),
+    ParamSpec('autostart', True, 'configure and activate on start (own process)',
+              read_only=True),
 ]
 
 
@@ -39,10 +38,10 @@ REJECT_KINDS = ('encoding', 'empty', 'step', 'truncated', 'size', 'nonfinite', '
 
 
 def classify_bad_image(msg, image_size, resize=False):
-    """The REJECT_KINDS entry for an Image that common.image_to_rgb refused (same order
+    """The REJECT_KINDS entry for an Image that image_to_rgb refused (same order
     of checks): encoding, empty, step (< width*channels), truncated (data length is not
     step*height), size (not the model input size), else other."""
-    channels = common._CHANNELS.get(str(msg.encoding).lower())
+    channels = CHANNELS.get(str(msg.encoding).lower())
     if channels is None:
         return 'encoding'
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
@@ -57,7 +56,7 @@ def classify_bad_image(msg, image_size, resize=False):
     return 'other'
 
 
-class NonFiniteLatent(common.ImageError):
+class NonFiniteLatent(ImageError):
     """A well-formed image whose latent is not finite (a broken model, not the camera)."""
 
 
@@ -75,7 +74,7 @@ class PerceptionNode(ModelLifecycleNode):
         self.counts = {'frames': 0, 'goals': 0, 'rejected': 0}
         self.rejected_by_kind = {k: 0 for k in REJECT_KINDS}
         self.last_error = ''
-        self.rate = common.RateMeter()
+        self.rate = RateMeter()
         self.subs = []
         self.state_pub = self.goal_pub = None
 
@@ -93,14 +92,14 @@ class PerceptionNode(ModelLifecycleNode):
         from jepa_ros_interfaces.msg import LatentState
         self.state_pub = self.create_lifecycle_publisher(LatentState, 'jepa/state', 10)
         self.goal_pub = self.create_lifecycle_publisher(LatentState, 'jepa/goal_state',
-                                                        common.LATCHED_QOS)
+                                                        LATCHED_QOS)
 
     def start(self):
         self.subs = [
             self.create_subscription(Image, 'camera/image_raw', self._on_image,
-                                     common.SENSOR_QOS, callback_group=self.group),
+                                     SENSOR_QOS, callback_group=self.group),
             self.create_subscription(Image, 'goal/image_raw', self._on_goal,
-                                     common.LATCHED_QOS, callback_group=self.group),
+                                     LATCHED_QOS, callback_group=self.group),
         ]
 
     # ---- data -------------------------------------------------------------------------
@@ -109,7 +108,7 @@ class PerceptionNode(ModelLifecycleNode):
         import numpy as np
         import torch
         size = self.image_size
-        rgb = common.image_to_rgb(msg, None if self.p['resize'] else (size, size))
+        rgb = image_to_rgb(msg, None if self.p['resize'] else (size, size))
         if rgb.shape[:2] != (size, size):
             import cv2
             rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
@@ -142,7 +141,7 @@ class PerceptionNode(ModelLifecycleNode):
             return
         try:
             z = self.encode_msg(msg)
-        except (common.ImageError, ValueError) as exc:
+        except (ImageError, ValueError) as exc:
             self._reject('camera', msg, exc)
             return
         self.state_pub.publish(self._latent_msg(msg.header, z))
@@ -155,7 +154,7 @@ class PerceptionNode(ModelLifecycleNode):
             return
         try:
             z = self.encode_msg(msg)
-        except (common.ImageError, ValueError) as exc:
+        except (ImageError, ValueError) as exc:
             self._reject('goal', msg, exc)
             return
         self.goal_pub.publish(self._latent_msg(msg.header, z))

@@ -13,313 +13,56 @@ Ground-truth success for the configurator: service ~/goal_status (std_srvs/Trigg
 success = goal reached by ground truth, message = JSON {reached, distance, state,
 goal_state, has_goal, sim_time}. In-process users call `SimStepper.goal_status()`.
 
-The stepping logic is `SimStepper` (no rclpy), so the single-process bringup and tests
-can drive it directly; `SimBridgeNode` only adds the ROS interface.
+The stepping logic is `jepa_ros.sim.stepper.SimStepper` (no rclpy), so the single-process
+bringup, the benchmarks and tests drive it directly; `SimBridgeNode` only adds the ROS
+interface.
 """
 import json
 import math
-import threading
 import time
 
-import numpy as np
-import rclpy
-import rclpy.executors
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
 from jepa_ros.core import action_modes
-from jepa_ros.nodes import common
-
-WORLDS = tuple(action_modes.WORLD_MODES)
+from jepa_ros.nodes.diagnostics import DIAG_ERROR, Diagnostics, RateMeter
+from jepa_ros.nodes.executors import run_node
+from jepa_ros.nodes.messages import rgb_to_image
+from jepa_ros.nodes.parameters import ParamSpec, declare_params
+from jepa_ros.nodes.qos import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
+from jepa_ros.sim.stepper import WORLDS, CommandError, SimStepper
 
 PARAMS = [
-    common.ParamSpec('world', 'two_rooms', 'simulated world', choices=WORLDS, read_only=True),
-    common.ParamSpec('drive', 'holonomic', 'two_rooms drive: holonomic (Twist linear.x/y) '
-                     'or diff_drive (linear.x, angular.z); ignored for reach (TwistStamped '
-                     'linear.x/y/z)', choices=action_modes.WORLD_MODES['two_rooms'],
-                     read_only=True),
-    common.ParamSpec('image_size', 64, 'camera image width = height in pixels',
-                     min=16, max=512, read_only=True),
-    common.ParamSpec('camera_rate', 10.0, 'camera frames per second of simulated time (Hz)',
-                     min=0.1, max=200.0),
-    common.ParamSpec('control_rate', 10.0, 'env steps (command applications) per second '
-                     'of simulated time (Hz); the env dt is 1/control_rate',
-                     min=1.0, max=200.0, read_only=True),
-    common.ParamSpec('physics_rate', 100.0, 'physics solver steps per second of simulated '
-                     'time (Hz); rounded to a whole number of substeps per control step',
-                     min=1.0, max=10000.0, read_only=True),
-    common.ParamSpec('real_time_factor', 1.0, 'simulated seconds per wall second',
-                     min=0.01, max=100.0),
-    common.ParamSpec('cmd_timeout', 0.5, 'stop the robot when no valid command arrived '
-                     'for this many wall seconds', min=0.01, max=60.0),
-    common.ParamSpec('cmd_topic', 'cmd_vel', 'velocity command topic', read_only=True),
-    common.ParamSpec('over_range_tolerance', 0.01, 'a command component may exceed the '
-                     'max speed by this fraction before it is rejected', min=0.0, max=1.0),
-    common.ParamSpec('seed', 0, 'seed of resets and sampled goals', min=0, max=2**31 - 1),
-    common.ParamSpec('max_catch_up_steps', 10, 'most env steps per timer tick when the '
-                     'wall clock runs ahead (beyond that the sim slows down)', min=1, max=1000),
-    common.ParamSpec('frame_id', 'camera', 'frame_id of camera images'),
-    common.ParamSpec('odom_frame', 'odom', 'frame_id of odom'),
-    common.ParamSpec('base_frame', 'base_link', 'child_frame_id of odom'),
+    ParamSpec('world', 'two_rooms', 'simulated world', choices=WORLDS, read_only=True),
+    ParamSpec('drive', 'holonomic', 'two_rooms drive: holonomic (Twist linear.x/y) '
+              'or diff_drive (linear.x, angular.z); ignored for reach (TwistStamped '
+              'linear.x/y/z)', choices=action_modes.WORLD_MODES['two_rooms'],
+              read_only=True),
+    ParamSpec('image_size', 64, 'camera image width = height in pixels',
+              min=16, max=512, read_only=True),
+    ParamSpec('camera_rate', 10.0, 'camera frames per second of simulated time (Hz)',
+              min=0.1, max=200.0),
+    ParamSpec('control_rate', 10.0, 'env steps (command applications) per second '
+              'of simulated time (Hz); the env dt is 1/control_rate',
+              min=1.0, max=200.0, read_only=True),
+    ParamSpec('physics_rate', 100.0, 'physics solver steps per second of simulated '
+              'time (Hz); rounded to a whole number of substeps per control step',
+              min=1.0, max=10000.0, read_only=True),
+    ParamSpec('real_time_factor', 1.0, 'simulated seconds per wall second',
+              min=0.01, max=100.0),
+    ParamSpec('cmd_timeout', 0.5, 'stop the robot when no valid command arrived '
+              'for this many wall seconds', min=0.01, max=60.0),
+    ParamSpec('cmd_topic', 'cmd_vel', 'velocity command topic', read_only=True),
+    ParamSpec('over_range_tolerance', 0.01, 'a command component may exceed the '
+              'max speed by this fraction before it is rejected', min=0.0, max=1.0),
+    ParamSpec('seed', 0, 'seed of resets and sampled goals', min=0, max=2**31 - 1),
+    ParamSpec('max_catch_up_steps', 10, 'most env steps per timer tick when the '
+              'wall clock runs ahead (beyond that the sim slows down)', min=1, max=1000),
+    ParamSpec('frame_id', 'camera', 'frame_id of camera images'),
+    ParamSpec('odom_frame', 'odom', 'frame_id of odom'),
+    ParamSpec('base_frame', 'base_link', 'child_frame_id of odom'),
 ]
-
-
-class CommandError(ValueError):
-    """A velocity command the bridge refuses; `kind` is nonfinite/malformed/over_range."""
-
-    def __init__(self, kind, message):
-        super().__init__(message)
-        self.kind = kind
-
-
-def _env_attr(env, names, default=None):
-    """First attribute among `names` found on the env (or its unwrapped env)."""
-    for obj in (env, getattr(env, 'unwrapped', None)):
-        if obj is None:
-            continue
-        for n in names:
-            v = getattr(obj, n, None)
-            if v is not None:
-                return v
-    return default
-
-
-class SimStepper:
-    """Steps a jepa_ros.sim env under velocity commands with a command watchdog.
-
-    Thread-safe: every env access holds `self.lock` (PyBullet is not thread-safe).
-    Times passed in are wall seconds (time.monotonic()), used only for the watchdog.
-    """
-
-    def __init__(self, world='two_rooms', seed=0, cmd_timeout=0.5, drive='holonomic',
-                 image_size=64, control_rate=10.0, physics_rate=100.0,
-                 over_range_tolerance=0.01, env=None, env_kwargs=None):
-        if world not in WORLDS:
-            raise ValueError(f'unknown world {world!r} (want one of {WORLDS})')
-        self.world = world
-        self.lock = threading.RLock()
-        if env is None:
-            from jepa_ros.sim import make_env
-            kw = dict(env_kwargs or {})
-            kw.setdefault('image_size', int(image_size))
-            kw.setdefault('dt', 1.0 / float(control_rate))
-            kw.setdefault('substeps', max(1, int(round(float(physics_rate) / control_rate))))
-            if world == 'two_rooms':
-                kw.setdefault('action_mode', drive)
-            env = make_env(world, **kw)
-        self.env = env
-        self.dt = float(_env_attr(env, ('dt',), 1.0 / float(control_rate)))
-        if world == 'two_rooms':
-            drive = str(_env_attr(env, ('action_mode',), drive))
-        # What a command means (fields, message type) is the world's action mode.
-        self.mode = action_modes.for_world(world, drive if world == 'two_rooms' else None)
-        self.drive = self.mode.name
-        self.action_dim = int(np.prod(env.action_space.shape))
-        self.scales = self._scales()
-        self.cmd_timeout = float(cmd_timeout)
-        self.tolerance = float(over_range_tolerance)
-        # Goals get a stream of their own: default_rng(seed) is the stream env.reset(seed)
-        # draws the start from, so the first reach goal was the start itself.
-        self.rng = np.random.default_rng([int(seed), 1])
-        self.seed = int(seed)
-        self.zero = np.zeros(self.action_dim, dtype=np.float32)
-        self.action = self.zero.copy()      # normalised action applied at the next step
-        self.last_cmd_time = None           # wall time of the last accepted command
-        self.stopped_by_watchdog = True
-        self.counts = {'accepted': 0, 'nonfinite': 0, 'malformed': 0, 'over_range': 0,
-                       'watchdog_stops': 0, 'steps': 0, 'resets': 0, 'goals': 0}
-        self.sim_time = 0.0
-        self.goal_state = None
-        self.goal_image = None
-        self.obs, self.info = None, {}
-        self.reset(seed=self.seed)
-
-    def _scales(self):
-        env = self.env
-        if self.world == 'reach':
-            s = float(_env_attr(env, ('max_ee_speed',), 0.2))
-            return np.full(3, s, dtype=np.float64)
-        lin = float(_env_attr(env, ('max_linear_speed', 'max_speed'), 1.5))
-        if self.mode is action_modes.DIFF_DRIVE:
-            ang = float(_env_attr(env, ('max_angular_speed',), 2.0))
-            return np.array([lin, ang], dtype=np.float64)
-        return np.array([lin, lin], dtype=np.float64)
-
-    def metadata(self):
-        """The `jepa_ros` metadata (see jepa_ros.data.episodes) describing this world."""
-        data_meta = getattr(self.env.unwrapped, 'data_meta', None)
-        if callable(data_meta):
-            return dict(data_meta())
-        state_fields = ['x', 'y', 'z'] if self.world == 'reach' else ['x', 'y', 'yaw']
-        return {'world': self.world, 'action_dim': self.mode.action_dim,
-                'action_mode': self.mode.name, 'action_fields': list(self.mode.fields),
-                'action_scale': [float(s) for s in self.scales], 'state_fields': state_fields,
-                'dt': self.dt, 'cmd_msgtype': self.mode.cmd_msgtype}
-
-    # ---- commands --------------------------------------------------------------------
-    def twist_to_action(self, linear, angular):
-        """(linear xyz, angular xyz) physical -> normalised action; raises CommandError."""
-        lin = np.asarray(linear, dtype=np.float64).reshape(-1)
-        ang = np.asarray(angular, dtype=np.float64).reshape(-1)
-        if lin.shape != (3,) or ang.shape != (3,):
-            raise CommandError('malformed', f'linear/angular must have 3 components, '
-                                            f'got {lin.shape} {ang.shape}')
-        if not (np.all(np.isfinite(lin)) and np.all(np.isfinite(ang))):
-            raise CommandError('nonfinite', f'non-finite command linear={lin.tolist()} '
-                                            f'angular={ang.tolist()}')
-        vec = np.concatenate([lin, ang])
-        used_idx = list(self.mode.field_indices)
-        unused_idx = [i for i in range(6) if i not in used_idx]
-        used, unused = vec[used_idx], vec[unused_idx]
-        if np.any(np.abs(unused) > 1e-9):
-            names = [action_modes.COMMAND_FIELDS[i] for i in unused_idx]
-            raise CommandError('malformed', f'{self.world}/{self.mode.name} cannot actuate '
-                                            f'{", ".join(names)}: got {unused.tolist()}')
-        action = used / self.scales
-        if np.any(np.abs(action) > 1.0 + self.tolerance):
-            raise CommandError('over_range', f'command {used.tolist()} exceeds max speeds '
-                                             f'{self.scales.tolist()}')
-        return np.clip(action, -1.0, 1.0).astype(np.float32)
-
-    def set_action(self, action, now=None):
-        """Accept a normalised action (validated); `now` = wall time for the watchdog."""
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (self.action_dim,):
-            raise CommandError('malformed', f'action needs {self.action_dim} components, '
-                                            f'got {a.shape}')
-        if not np.all(np.isfinite(a)):
-            raise CommandError('nonfinite', f'non-finite action {a.tolist()}')
-        if np.any(np.abs(a) > 1.0 + self.tolerance):
-            raise CommandError('over_range', f'action {a.tolist()} outside [-1, 1]')
-        with self.lock:
-            self.action = np.clip(a, -1.0, 1.0).astype(np.float32)
-            self.last_cmd_time = time.monotonic() if now is None else now
-            self.stopped_by_watchdog = False
-            self.counts['accepted'] += 1
-
-    def command(self, linear, angular, now=None):
-        """Validate and apply a Twist-like command; counts the rejection and re-raises."""
-        try:
-            action = self.twist_to_action(linear, angular)
-        except CommandError as exc:
-            self.counts[exc.kind] += 1
-            raise
-        self.set_action(action, now)
-        return action
-
-    def applied_velocity(self):
-        """The physical velocity the current action asks for, per action component."""
-        return self.action * self.scales
-
-    # ---- stepping --------------------------------------------------------------------
-    def watchdog(self, now=None):
-        """Zero the action if the last command is older than cmd_timeout. True if stopped."""
-        now = time.monotonic() if now is None else now
-        with self.lock:
-            if self.stopped_by_watchdog:
-                return True
-            if self.last_cmd_time is None or now - self.last_cmd_time > self.cmd_timeout:
-                self.action = self.zero.copy()
-                self.stopped_by_watchdog = True
-                self.counts['watchdog_stops'] += 1
-                return True
-            return False
-
-    def step(self, now=None):
-        """One control step of dt simulated seconds. Returns (obs, info)."""
-        self.watchdog(now)
-        with self.lock:
-            obs, _reward, terminated, truncated, info = self.env.step(self.action.copy())
-            self.sim_time += self.dt
-            self.counts['steps'] += 1
-            self.obs, self.info = obs, info
-            # A world that ends its episode (e.g. a time limit) keeps running for ROS:
-            # the pose continues, the goal stays.
-            if truncated and not terminated:
-                pass
-            return obs, info
-
-    def reset(self, seed=None):
-        with self.lock:
-            if seed is None:
-                seed = int(self.rng.integers(0, 2**31 - 1))
-            self.obs, self.info = self.env.reset(seed=int(seed))
-            self.action = self.zero.copy()
-            self.stopped_by_watchdog = True
-            self.goal_state = None
-            self.goal_image = None
-            self.counts['resets'] += 1
-            return self.obs, self.info
-
-    def sample_goal(self):
-        """Sample a goal state, set it in the env; returns (goal_state, goal_image)."""
-        with self.lock:
-            state = self.env.unwrapped.sample_goal(self.rng)
-            image = self.env.unwrapped.set_goal(state)
-            self.goal_state = np.asarray(state, dtype=np.float64).reshape(-1)
-            self.goal_image = np.ascontiguousarray(image, dtype=np.uint8)
-            self.counts['goals'] += 1
-            return self.goal_state.copy(), self.goal_image
-
-    def state(self):
-        with self.lock:
-            s = self.info.get('state') if self.info else None
-            return None if s is None else np.asarray(s, dtype=np.float64).reshape(-1)
-
-    def goal_status(self):
-        """Ground truth: {'has_goal', 'reached', 'distance', 'state', 'goal_state'}."""
-        with self.lock:
-            state = self.state()
-            has_goal = self.goal_state is not None
-            distance = None
-            reached = False
-            if has_goal and state is not None:
-                env = self.env.unwrapped
-                if hasattr(env, 'true_distance'):
-                    distance = float(env.true_distance(state, self.goal_state))
-                else:
-                    distance = float(np.linalg.norm(state[:len(self.goal_state)] -
-                                                    self.goal_state))
-                # From the distance now, not the last step's info: right after a new goal
-                # that info still judges the previous one.
-                tol = float(_env_attr(env, ('success_distance', 'goal_tolerance'), 0.2))
-                reached = distance < tol
-            return {'has_goal': has_goal, 'reached': reached, 'distance': distance,
-                    'state': None if state is None else state.tolist(),
-                    'goal_state': None if not has_goal else self.goal_state.tolist(),
-                    'sim_time': self.sim_time}
-
-    def joint_state(self):
-        """(names, positions) of the arm joints, or None for worlds without joints."""
-        with self.lock:
-            env = self.env.unwrapped
-            for name in ('joint_state', 'joint_states', 'get_joint_state'):
-                fn = getattr(env, name, None)
-                if callable(fn):
-                    out = fn()
-                    if out is not None:
-                        names, pos = out[0], out[1]
-                        return list(names), [float(p) for p in pos]
-            pb, robot = getattr(env, '_pb', None), getattr(env, '_robot', None)
-            if pb is not None and robot is not None:  # reach: read the arm from PyBullet
-                import importlib
-                joints = getattr(importlib.import_module(type(env).__module__),
-                                 'ARM_JOINTS', range(pb.getNumJoints(robot)))
-                names = [pb.getJointInfo(robot, j)[1].decode() for j in joints]
-                return names, [float(s[0]) for s in pb.getJointStates(robot, list(joints))]
-            q = self.info.get('joint_positions') if self.info else None
-            if q is not None:
-                names = self.info.get('joint_names') or [f'joint{i + 1}' for i in range(len(q))]
-                return list(names), [float(p) for p in q]
-            return None
-
-    def close(self):
-        with self.lock:
-            try:
-                self.env.close()
-            except Exception:  # closing twice or a dead physics server is harmless
-                pass
 
 
 def _yaw_to_quat(yaw):
@@ -337,7 +80,7 @@ class SimBridgeNode(Node):
 
     def __init__(self, stepper=None, **node_kwargs):
         super().__init__('sim_bridge', **node_kwargs)
-        self.p = common.declare_params(self, PARAMS, self._on_params)
+        self.p = declare_params(self, PARAMS, self._on_params)
         p = self.p
         self.use_sim_time = bool(self.get_parameter('use_sim_time').value)
         self.stepper = stepper or SimStepper(
@@ -350,12 +93,12 @@ class SimBridgeNode(Node):
         from nav_msgs.msg import Odometry
         from sensor_msgs.msg import Image, JointState
         from std_srvs.srv import Trigger
-        self.image_pub = self.create_publisher(Image, 'camera/image_raw', common.SENSOR_QOS)
-        self.goal_pub = self.create_publisher(Image, 'goal/image_raw', common.LATCHED_QOS)
+        self.image_pub = self.create_publisher(Image, 'camera/image_raw', SENSOR_QOS)
+        self.goal_pub = self.create_publisher(Image, 'goal/image_raw', LATCHED_QOS)
         self.odom_pub = self.create_publisher(Odometry, 'odom', 10)
         from std_msgs.msg import String
         # The world's action/state description, latched, for the memory node's metadata.
-        self.meta_pub = self.create_publisher(String, '~/metadata', common.LATCHED_QOS)
+        self.meta_pub = self.create_publisher(String, '~/metadata', LATCHED_QOS)
         self.meta_pub.publish(String(data=json.dumps(self.stepper.metadata())))
         self.joint_pub = (self.create_publisher(JointState, 'joint_states', 10)
                           if self.world == 'reach' else None)
@@ -365,15 +108,15 @@ class SimBridgeNode(Node):
             self.clock_pub = self.create_publisher(ClockMsg, '/clock', 10)
         self.cmd_type = TwistStamped if self.stepper.mode.stamped else Twist
         self.cmd_sub = self.create_subscription(self.cmd_type, p['cmd_topic'], self._on_cmd,
-                                                common.RELIABLE_QOS)
+                                                RELIABLE_QOS)
         self.srv_group = MutuallyExclusiveCallbackGroup()
         self.create_service(Trigger, '~/reset', self._on_reset, callback_group=self.srv_group)
         self.create_service(Trigger, '~/sample_goal', self._on_sample_goal,
                             callback_group=self.srv_group)
         self.create_service(Trigger, '~/goal_status', self._on_goal_status,
                             callback_group=self.srv_group)
-        self.diag = common.Diagnostics(self)
-        self.camera_meter = common.RateMeter()
+        self.diag = Diagnostics(self)
+        self.camera_meter = RateMeter()
         self.wall_clock = Clock(clock_type=ClockType.STEADY_TIME)
         self.step_group = MutuallyExclusiveCallbackGroup()
         self._next_camera = 0.0
@@ -463,7 +206,7 @@ class SimBridgeNode(Node):
     def _publish_camera(self):
         with self.stepper.lock:
             obs = self.stepper.obs
-        self.image_pub.publish(common.rgb_to_image(obs, self._stamp(), self.p['frame_id']))
+        self.image_pub.publish(rgb_to_image(obs, self._stamp(), self.p['frame_id']))
         self.camera_meter.tick()
 
     def _publish_odom(self):
@@ -515,7 +258,7 @@ class SimBridgeNode(Node):
         self.diag.set('goal_reached', status['reached'])
         if status['distance'] is not None:
             self.diag.set('goal_distance', f'{status["distance"]:.4f}')
-        if self.diag.level != common.DIAG_ERROR:
+        if self.diag.level != DIAG_ERROR:
             self.diag.ok('stopped (no command)' if st.stopped_by_watchdog else 'driving')
 
     # ---- services --------------------------------------------------------------------
@@ -533,7 +276,7 @@ class SimBridgeNode(Node):
     def _on_sample_goal(self, _req, resp):
         try:
             state, image = self.stepper.sample_goal()
-            self.goal_pub.publish(common.rgb_to_image(image, self._stamp(), 'goal'))
+            self.goal_pub.publish(rgb_to_image(image, self._stamp(), 'goal'))
             resp.success = True
             resp.message = json.dumps({'goal_state': state.tolist()})
         except Exception as exc:  # noqa: BLE001
@@ -556,7 +299,7 @@ class SimBridgeNode(Node):
 
 
 def main(args=None):
-    common.run_node(SimBridgeNode, args, threads=2)
+    run_node(SimBridgeNode, args, threads=2)
 
 
 if __name__ == '__main__':

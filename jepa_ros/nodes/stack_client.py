@@ -22,13 +22,13 @@ Twist for the bases, TwistStamped for the reach arm. Give the world's `action_mo
 `world`) so that the client subscribes the type the actor publishes; `twist_of(msg)` reads
 either.
 """
-from collections import namedtuple
 import json
 import threading
 import time
+from collections import namedtuple
 
 from jepa_ros.core import action_modes
-from jepa_ros.nodes import common
+from jepa_ros.nodes.messages import stamp_to_sec
 
 # One received message: header stamp (s; None for a message without a header), receipt
 # time (s, the client node's clock: the system clock unless use_sim_time) and the message.
@@ -55,12 +55,13 @@ class StackClient:
     def __init__(self, name='jepa_stack_client', action_mode=None, world=None,
                  own_context=False, spin_thread=False, action='reach_goal'):
         import rclpy
-        from rclpy.action import ActionClient
-        from rclpy.executors import SingleThreadedExecutor
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import Twist, TwistStamped
         from nav_msgs.msg import Odometry
+        from rclpy.action import ActionClient
+        from rclpy.executors import SingleThreadedExecutor
         from std_srvs.srv import Trigger
+
         from jepa_ros_interfaces.action import ReachGoal
         from jepa_ros_interfaces.msg import LatentState, Plan
         from jepa_ros_interfaces.srv import SetMode
@@ -99,7 +100,7 @@ class StackClient:
     def _recorder(self, into):
         def record(msg):
             header = getattr(msg, 'header', None)
-            stamp = common.stamp_to_sec(header.stamp) if header is not None else None
+            stamp = stamp_to_sec(header.stamp) if header is not None else None
             into.append(Received(stamp, self.now(), msg))
         return record
 

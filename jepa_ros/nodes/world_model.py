@@ -18,12 +18,17 @@ import time
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 
-from jepa_ros.nodes import common
-from jepa_ros.nodes.configurator import OWNED_KEYS
-from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, load_world_model,
+from jepa_ros.core.cost import IntrinsicCost
+from jepa_ros.core.critic import load_frozen_critic
+from jepa_ros.core.planners import flat_planner_names, make_planner, planner_kwargs, planning_params
+from jepa_ros.nodes.diagnostics import RateMeter
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param,
+                                           load_world_model, resolve_path,
                                            run_lifecycle_node)
-
-from jepa_ros.core.planners import flat_planner_names, planning_params
+from jepa_ros.nodes.messages import stamp_to_sec
+from jepa_ros.nodes.ownership import OWNED_KEYS
+from jepa_ros.nodes.parameters import ParamSpec
+from jepa_ros.nodes.qos import LATCHED_QOS
 
 PLANNER_CHOICES = flat_planner_names()
 
@@ -32,85 +37,39 @@ def planning_param_specs():
     """Node parameters of the planners and the cost, derived from their declarations
     (jepa_ros.core.planners / jepa_ros.core.cost): `planner`, horizon, seed, samples,
     iterations, `<planner>.<param>`, `cost.terms`, `cost.<term>.weight`, ..."""
-    specs = []
-    for p in planning_params():
-        listed = isinstance(p.default, list)
-        specs.append(common.ParamSpec(p.name, p.default, p.description, min=p.min,
-                                      max=p.max, choices=None if listed else p.choices,
-                                      check=p.validate if listed else None))
-    return specs
+    return [ParamSpec.of(p) for p in planning_params()]
 
 
 # Parameters that rebuild the planner (checked by building one before a set is accepted).
 PLANNER_KEYS = frozenset(p.name for p in planning_params() if not p.name.startswith('cost.'))
 
 PARAMS = [
-    common.ParamSpec('checkpoint', 'models/two_rooms_world_model.pt',
-                     'world model checkpoint; a relative path is looked up in the working '
-                     'directory, then in the jepa_ros share dir (the checkout or '
-                     'install/share/jepa_ros)',
-                     read_only=True),
-    common.ParamSpec('critic_checkpoint', '', 'trainable critic checkpoint (kind critic) '
-                     'for the terminal cost term ("" = no critic; cost.critic.weight must '
-                     'then stay 0); relative paths as for checkpoint', read_only=True),
-    common.ParamSpec('device', 'cpu', 'torch device', choices=['cpu', 'cuda'],
-                     read_only=True),
+    checkpoint_param(),
+    ParamSpec('critic_checkpoint', '', 'trainable critic checkpoint (kind critic) '
+              'for the terminal cost term ("" = no critic; cost.critic.weight must '
+              'then stay 0); relative paths as for checkpoint', read_only=True),
+    ParamSpec('device', 'cpu', 'torch device', choices=['cpu', 'cuda'],
+              read_only=True),
     *planning_param_specs(),
-    common.ParamSpec('plan_rate', 10.0, 're-planning rate (Hz); between new states a re-plan '
-                     'continues the optimisation from the same state', min=0.2, max=100.0),
-    common.ParamSpec('plan_on_state', True, 'also plan as soon as a new latent state '
-                     'arrives (a plan does not wait for the next plan_rate tick)'),
-    common.ParamSpec('step_dt', 0.1, 'duration of one model step (s): the warm start is the '
-                     'previous plan shifted by the time between the states they start from',
-                     min=0.001, max=10.0),
-    common.ParamSpec('budget_s', 0.05, 'time budget of one plan (s); planners stop '
-                     'iterating when it runs out', min=0.001, max=10.0),
-    common.ParamSpec('warm_start', True, 'start each plan from the previous one, shifted'),
-    common.ParamSpec('planning', True, 'false pauses Mode-2 planning (the configurator sets it '
-                     'in Mode-1, which needs no plans, so the reactive path gets the CPU)'),
-    common.ParamSpec('state_timeout', 0.5, 'do not plan from a state older than this (s)',
-                     min=0.01, max=60.0),
-    common.ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1,
-                     max=64, read_only=True),
-    common.ParamSpec('autostart', True, 'configure and activate on start (own process)',
-                     read_only=True),
+    ParamSpec('plan_rate', 10.0, 're-planning rate (Hz); between new states a re-plan '
+              'continues the optimisation from the same state', min=0.2, max=100.0),
+    ParamSpec('plan_on_state', True, 'also plan as soon as a new latent state '
+              'arrives (a plan does not wait for the next plan_rate tick)'),
+    ParamSpec('step_dt', 0.1, 'duration of one model step (s): the warm start is the '
+              'previous plan shifted by the time between the states they start from',
+              min=0.001, max=10.0),
+    ParamSpec('budget_s', 0.05, 'time budget of one plan (s); planners stop '
+              'iterating when it runs out', min=0.001, max=10.0),
+    ParamSpec('warm_start', True, 'start each plan from the previous one, shifted'),
+    ParamSpec('planning', True, 'false pauses Mode-2 planning (the configurator sets it '
+              'in Mode-1, which needs no plans, so the reactive path gets the CPU)'),
+    ParamSpec('state_timeout', 0.5, 'do not plan from a state older than this (s)',
+              min=0.01, max=60.0),
+    ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1,
+              max=64, read_only=True),
+    ParamSpec('autostart', True, 'configure and activate on start (own process)',
+              read_only=True),
 ]
-
-
-def planner_config(p, model):
-    """make_planner kwargs from the node parameters (only those the planner takes)."""
-    from jepa_ros.core.planners import planner_kwargs
-    return planner_kwargs(p)
-
-
-def make_cost(p, critic=None):
-    """IntrinsicCost from the node parameters; ValueError when the critic term is in use
-    (listed, weight > 0) and no critic is loaded (the reason a parameter set is refused)."""
-    from jepa_ros.core.cost import IntrinsicCost
-    if critic is None and 'critic' in p['cost.terms'] and float(p['cost.critic.weight']) > 0:
-        raise ValueError('cost.critic.weight > 0 needs a critic: set critic_checkpoint')
-    return IntrinsicCost.from_params(p, critic=critic)
-
-
-def cost_breakdown(cost, latents, actions, goal):
-    """{term: weighted cost} of one plan, latents (T,D) / actions (T,A): the parts of its
-    total cost, published as diagnostics. {} when a term cannot be evaluated."""
-    import torch
-    try:
-        with torch.no_grad():
-            parts = cost.breakdown(latents.detach()[None], actions[None].to(latents), goal)
-        return {name: float(v[0]) for name, v in parts.items()}
-    except (ValueError, RuntimeError):
-        return {}
-
-
-def load_critic_checkpoint(path, device='cpu'):
-    """The critic network (frozen) from a checkpoint of kind `critic`."""
-    from jepa_ros.core.critic import load_critic
-    from jepa_ros.nodes.lifecycle_util import resolve_path
-    critic, _ = load_critic(resolve_path(path), map_location=device)
-    critic.eval().requires_grad_(False)
-    return critic
 
 
 class WorldModelNode(ModelLifecycleNode):
@@ -141,7 +100,7 @@ class WorldModelNode(ModelLifecycleNode):
         self.plan_pub = self.subgoal_pub = None
         self.stats = {'plans': 0, 'deadline_misses': 0, 'consecutive_misses': 0,
                       'last_compute_ms': 0.0, 'last_cost': float('nan')}
-        self.rate = common.RateMeter()
+        self.rate = RateMeter()
 
     # ---- parameters -------------------------------------------------------------------
     def _check_params(self, changed):
@@ -150,9 +109,8 @@ class WorldModelNode(ModelLifecycleNode):
         trial = dict(self.p)
         trial.update(changed)
         if self.model is not None and set(changed) & PLANNER_KEYS:
-            from jepa_ros.core.planners import make_planner
-            make_planner(trial['planner'], self.model, **planner_config(trial, self.model))
-        make_cost(trial, self.critic)  # raises ValueError on a bad combination
+            make_planner(trial['planner'], self.model, **planner_kwargs(trial))
+        IntrinsicCost.from_params(trial, self.critic)  # ValueError on a bad combination
 
     def _apply_params(self, changed):
         """After a set (self.p holds the new values): the next plan rebuilds planner and
@@ -177,10 +135,9 @@ class WorldModelNode(ModelLifecycleNode):
                               budget_s=float(self.p['budget_s']))
 
     def _build(self):
-        from jepa_ros.core.planners import make_planner
         self.planner = make_planner(self.p['planner'], self.model,
-                                    **planner_config(self.p, self.model))
-        self.cost = make_cost(self.p, self.critic)
+                                    **planner_kwargs(self.p))
+        self.cost = IntrinsicCost.from_params(self.p, self.critic)
         self.rebuild = False
         upper = getattr(self.planner, 'upper', None)
         if upper is not None:  # keep the level-2 result of each call: it holds the subgoal
@@ -197,7 +154,7 @@ class WorldModelNode(ModelLifecycleNode):
         self.model = self.part('model', 'checkpoint',
                                lambda path: load_world_model(path, self.device)[0])
         self.critic = self.part('critic', 'critic_checkpoint',
-                                lambda path: load_critic_checkpoint(path, self.device),
+                                lambda path: load_frozen_critic(resolve_path(path), self.device),
                                 optional=True)
         if self.critic is not None:
             d = int(self.model.config.latent_dim)
@@ -219,7 +176,7 @@ class WorldModelNode(ModelLifecycleNode):
             self.create_subscription(LatentState, 'jepa/state', self._on_state, 10,
                                      callback_group=self.io_group),
             self.create_subscription(LatentState, 'jepa/goal_state', self._on_goal,
-                                     common.LATCHED_QOS, callback_group=self.io_group),
+                                     LATCHED_QOS, callback_group=self.io_group),
         ]
         self.plan_timer = self.create_timer(1.0 / self.p['plan_rate'], self._plan_tick,
                                             callback_group=self.plan_group)
@@ -276,7 +233,7 @@ class WorldModelNode(ModelLifecycleNode):
             self._upper_result = None
             planner, cost = self.planner, self.cost
             warm = None
-            stamp = common.stamp_to_sec(header.stamp)
+            stamp = stamp_to_sec(header.stamp)
             if self.p['warm_start'] and self.previous is not None \
                     and self.previous.shape[0] == planner.horizon:
                 from jepa_ros.core.planners import shift_plan
@@ -292,7 +249,7 @@ class WorldModelNode(ModelLifecycleNode):
         compute_ms = (time.perf_counter() - t0) * 1e3
         actions = torch.nan_to_num(res.actions.detach(), nan=0.0).clamp(-1.0, 1.0)
         self.previous, self.previous_stamp = actions, stamp
-        res.info['cost_terms'] = cost_breakdown(cost, res.latents, actions, g)
+        res.info['cost_terms'] = cost.plan_breakdown(res.latents, actions, g)
         self._publish(header, name, actions, res, compute_ms, budget)
         if name == 'hierarchical' and self.subgoal_pub is not None:
             self._publish_subgoal(header, res)

@@ -1,7 +1,11 @@
 """Simulated worlds as gymnasium envs; importing this registers them.
 
-`make_env('two_rooms' | 'reach', **kwargs)` is the one way the rest of jepa_ros builds a
-world (the data collector, the sim_bridge node, planning evaluation).
+`make_env('two_rooms' | 'reach', **kwargs)` is the one way the rest of jepa_ros
+builds a world (the data collector, the sim_bridge node, planning evaluation). `stepper` drives a
+world under physical velocity commands with a watchdog, as a robot driver would.
+
+May import: jepa_ros.core, pybullet, gymnasium, numpy; never rclpy, jepa_ros.nodes or
+jepa_ros.tools.
 """
 import gymnasium as gym
 

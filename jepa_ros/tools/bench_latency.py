@@ -179,7 +179,7 @@ def reference_tasks(n, seed, world='two_rooms', sim_kwargs=None):
     """The start/goal pairs the graph's sim_bridge (param seed=`seed`) produces for
     `n` x (~/reset, ~/sample_goal), rebuilt with the same SimStepper call sequence."""
     from jepa_ros.core.rollouts import Task
-    from jepa_ros.nodes.sim_bridge import SimStepper
+    from jepa_ros.sim.stepper import SimStepper
     st = SimStepper(world=world, seed=seed, **(sim_kwargs or {}))
     tasks = []
     try:
@@ -203,7 +203,7 @@ def reference_tasks(n, seed, world='two_rooms', sim_kwargs=None):
 def node_planning_params(wm, cf):
     """The world_model node's effective planning parameters: its file values (`wm`, from
     config/world_model.yaml) with the values the configurator pushes (`cf`) on top."""
-    from jepa_ros.nodes.configurator import WORLD_MODEL_KEYS
+    from jepa_ros.nodes.ownership import WORLD_MODEL_KEYS
     p = dict(wm)
     p.update({k: cf[k] for k in WORLD_MODEL_KEYS if k in cf})
     return p
@@ -216,22 +216,20 @@ def reference_success(ckpt, tasks, params, max_steps, execute_steps=2, world='tw
     import torch
 
     from jepa_ros.core.checkpoint import load_checkpoint
-    from jepa_ros.core.planners import RecedingHorizon, make_planner
+    from jepa_ros.core.critic import load_frozen_critic
+    from jepa_ros.core.planners import RecedingHorizon, build_planning
     from jepa_ros.core.rollouts import run_episode
-    from jepa_ros.nodes.world_model import PARAMS, make_cost, planner_config
+    from jepa_ros.nodes.world_model import PARAMS
     from jepa_ros.sim import make_env
     torch.set_num_threads(1)
     model, _ = load_checkpoint(ckpt, map_location='cpu', kind='world_model')
     model.requires_grad_(False)
     p = {spec.name: spec.default for spec in PARAMS}
     p.update(params)
-    planner, budget_s = p['planner'], float(p['budget_s'])
-    cr = None
-    if critic:
-        from jepa_ros.nodes.world_model import load_critic_checkpoint
-        cr = load_critic_checkpoint(critic)
-    pl = make_planner(planner, model, **planner_config(p, model))
-    ctl = RecedingHorizon(pl, make_cost(p, cr), execute_steps=execute_steps,
+    budget_s = float(p['budget_s'])
+    cr = load_frozen_critic(critic) if critic else None
+    pl, cost = build_planning(p, model, critic=cr)
+    ctl = RecedingHorizon(pl, cost, execute_steps=execute_steps,
                           budget_s=budget_s)
     env = make_env(world, image_size=int(model.config.image_size))
     try:

@@ -121,14 +121,14 @@ class GifRecorder:
 
     def __init__(self, client, latent_dim):
         from sensor_msgs.msg import Image
-        from jepa_ros.nodes import common
+        from jepa_ros.nodes.qos import LATCHED_QOS, SENSOR_QOS
         self.client, self.latent_dim = client, latent_dim
         self.lock = threading.Lock()
         self.recording = False
         self.frames, self.plan_paths = [], []
         self.goal_image = None
-        client.subscribe(Image, 'camera/image_raw', self._on_image, common.SENSOR_QOS)
-        client.subscribe(Image, 'goal/image_raw', self._on_goal_image, common.LATCHED_QOS)
+        client.subscribe(Image, 'camera/image_raw', self._on_image, SENSOR_QOS)
+        client.subscribe(Image, 'goal/image_raw', self._on_goal_image, LATCHED_QOS)
 
     def latest_plan_latents(self):
         plans = self.client.plans
@@ -140,13 +140,13 @@ class GifRecorder:
 
     def _on_image(self, msg):
         if self.recording:
-            from jepa_ros.nodes.common import image_to_rgb
+            from jepa_ros.nodes.messages import image_to_rgb
             with self.lock:
                 self.frames.append(image_to_rgb(msg))
                 self.plan_paths.append(self.latest_plan_latents())
 
     def _on_goal_image(self, msg):
-        from jepa_ros.nodes.common import image_to_rgb
+        from jepa_ros.nodes.messages import image_to_rgb
         self.goal_image = image_to_rgb(msg)
 
 
@@ -271,7 +271,8 @@ def run_demo(world='two_rooms', goals=10, seed=0, goal_timeout=30.0, planner=Non
             rec.goal_xy = list(goal_xy) if goal_xy is not None else None
             rec.wall_s = time.monotonic() - t0
             if status.get('distance') is not None:
-                rec.message = (rec.message + f'; true distance {status["distance"]:.2f} m').strip('; ')
+                rec.message = (rec.message +
+                               f'; true distance {status["distance"]:.2f} m').strip('; ')
             records.append(rec)
             if i == gif_goal:
                 with gif_rec.lock:

@@ -7,7 +7,6 @@ import json
 import math
 import os
 
-import torch
 
 from jepa_ros.core.planners import PLANNERS, planning_params
 

@@ -1,4 +1,5 @@
-"""The demo report: plots, an animated GIF of one episode, report.md and a self-contained report.html.
+"""The demo report: plots, an animated GIF of one episode, report.md and a self-contained
+report.html.
 
 Pure numpy + matplotlib + Pillow (no ROS), so it is tested on synthetic runs and
 reusable by anything that produces a `RunRecord`.
@@ -6,7 +7,6 @@ reusable by anything that produces a `RunRecord`.
 import base64
 from dataclasses import dataclass, field
 import html
-import io
 import json
 import os
 from typing import Dict, List, Optional
@@ -228,7 +228,8 @@ def write_report(run: RunRecord, out_dir):
         lines.append(f'| {g.index} | {"yes" if g.success else "no"} | {g.steps} | '
                      f'{g.final_energy:.3f} | {g.wall_s:.1f} | {g.message} |')
     lines += ['', '## Timing', '', '| figure | value |', '|---|---|',
-              f'| plan compute p50 / p95 | {_fmt(s["plan_ms_p50"])} / {_fmt(s["plan_ms_p95"])} ms |',
+              f'| plan compute p50 / p95 | {_fmt(s["plan_ms_p50"])} / '
+              f'{_fmt(s["plan_ms_p95"])} ms |',
               f'| image stamp -> command p50 / p99 | {_fmt(s["latency_ms_p50"])} / '
               f'{_fmt(s["latency_ms_p99"])} ms |']
     for k, v in s['rates_hz'].items():
