@@ -18,12 +18,13 @@ LOCK_VENV ?= build/lock-venv
 # `make test` runs the launch tests too; .ci/run requires it.
 TOOLCHAIN ?= ../shared/ros2-toolchain
 
-.PHONY: setup interfaces toolchain lock lint test demo bench train collect clean help
+.PHONY: setup interfaces toolchain lock lint test demo bench bench-gpu train collect clean help
 
 help:
 	@echo "make demo   - set up, run the ROS 2 graph in simulation, reach goal images, write a report"
 	@echo "make test   - set up, lint (ruff), run the test suite (DDS on loopback only)"
 	@echo "make bench  - run the benchmarks into docs/BENCHMARKS.md"
+	@echo "make bench-gpu - on a CUDA machine (torch CUDA build): planning + training figures (<= 8 min)"
 	@echo "make train  - collect data and train the shipped two_rooms checkpoint under models/"
 	@echo "make lock   - rebuild requirements.lock from requirements.txt (throwaway venv + freeze)"
 
@@ -68,6 +69,12 @@ demo: setup
 
 bench: setup
 	$(ROS_ENV) $(PY) -m jepa_ros.cli bench $(BENCH_ARGS)
+
+# One prepared, short GPU run: plan time and plans/s (eager, CUDA graphs, torch.compile,
+# TensorRT; fp32/fp16) and training steps/s vs CPU -> runs/bench_gpu/bench_gpu.{json,md}
+# and section gpu of docs/BENCHMARKS.md. BENCH_GPU_ARGS='--device cpu ...' for a smoke run.
+bench-gpu: setup
+	$(PY) -m jepa_ros.tools.bench_gpu --out runs/bench_gpu --section $(BENCH_GPU_ARGS)
 
 train: setup
 	$(ROS_ENV) $(PY) -m jepa_ros.tools.make_train $(TRAIN_ARGS)

@@ -27,6 +27,8 @@ COMMANDS = [
     (('demo',), 'jepa_ros.tools.demo', 'reach a series of goal images and write a report'),
     (('bench',), 'jepa_ros.tools.bench', 'run the benchmarks into docs/BENCHMARKS.md'),
     (('params',), 'jepa_ros.tools.params_doc', 'print the parameter reference of every node'),
+    (('export',), 'jepa_ros.tools.export',
+     'export the robot\'s networks (ONNX or TorchScript) + export.json for the backends'),
 ]
 
 

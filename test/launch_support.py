@@ -562,6 +562,21 @@ def running(ws, args, target, run_dir):
         launch.kill()
 
 
+def sim_launch(ws, tmp_path_factory, world):
+    """Module fixture body: (ws, Launch, GraphClient) of `ros2 launch jepa_ros
+    sim.launch.py world:=WORLD`, ready, stopped after the module."""
+    run_dir = str(tmp_path_factory.mktemp(f'launch_{world}'))
+    args = ['jepa_ros', 'sim.launch.py', f'world:={world}']
+    with running(ws, args, 'sim', run_dir) as (launch, client):
+        yield ws, launch, client
+
+
+def reaches_a_sampled_goal(stack, world):
+    """The launched stack reaches a goal the simulator samples, confirmed by it."""
+    _ws, launch, client = stack
+    assert_reached_a_goal(launch, sampled_goals(client, world))
+
+
 def assert_stops_cleanly(launch, nodes, whole_group):
     """SIGINT ends `ros2 launch` with exit code 0, every node finishes cleanly (launch's
     own account in its log) and no process of the launch's session is left."""

@@ -6,7 +6,8 @@ import from it, never from each other).
 * node processes: `NodeProc`, `ProcSet` (every process a fixture starts, stopped in its
   finaliser), `random_image`;
 * synthetic episodes for world-model tests: `dot_episodes`, `render_dot` (a square moved
-  by 2-D velocity commands: numpy only, a known ground truth for probes and rollouts);
+  by 2-D velocity commands: numpy only, a known ground truth for probes and rollouts),
+  `write_episodes` (as MCAP files for the training commands);
 * `REPO`: the checkout the tests run from (jepa_ros.share.source_root()).
 
 The driving client of the stack is jepa_ros.nodes.stack_client.StackClient; launch tests
@@ -182,6 +183,19 @@ def render_dot(xy, size=64, half=4):
     return img
 
 
+def write_episodes(folder, episodes, world='dots'):
+    """`episodes` written as MCAP files ep000.mcap, ep001.mcap, ... into `folder` (made,
+    with the metadata `jepa-ros train` needs); the folder as a string."""
+    from jepa_ros.data.episodes import write_episode
+    os.makedirs(folder, exist_ok=True)
+    meta = {'world': world, 'action_fields': ['linear.x', 'linear.y'],
+            'action_scale': [0.5, 0.5], 'state_fields': ['x', 'y'], 'dt': 0.1}
+    for i, ep in enumerate(episodes):
+        write_episode(os.path.join(folder, f'ep{i:03d}.mcap'), ep.images, ep.actions,
+                      ep.states, meta)
+    return str(folder)
+
+
 def dot_episodes(n_episodes=8, length=30, seed=0, speed=0.06, push_prob=0.0, size=64):
     """Correlated random walks; with push_prob the square sometimes jumps (stochastic)."""
     from jepa_ros.data.episodes import Episode
@@ -203,3 +217,19 @@ def dot_episodes(n_episodes=8, length=30, seed=0, speed=0.06, push_prob=0.0, siz
                            states=np.asarray(states, np.float32),
                            meta={'world': 'dots', 'action_scale': [0.5, 0.5]}))
     return eps
+
+
+def call_trigger(node, name, timeout=10.0):
+    """The response of std_srvs/Trigger service `name`, called from `node` (spun here);
+    fails the test when the service is missing or does not answer within `timeout`."""
+    import rclpy
+    from std_srvs.srv import Trigger
+    client = node.create_client(Trigger, name)
+    try:
+        assert client.wait_for_service(timeout_sec=timeout), f'{name} not available'
+        future = client.call_async(Trigger.Request())
+        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+        assert future.done(), f'{name} did not answer'
+        return future.result()
+    finally:
+        node.destroy_client(client)

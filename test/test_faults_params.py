@@ -136,7 +136,8 @@ def test_actor_limits_changed_live_bind_the_next_commands(graph):
     assert client.wait_for_services(timeout_sec=60)
     assert spin_until(node, lambda: st.get_subscription_count() > 0
                       and pl.get_subscription_count() > 0, 30)
-    speed = lambda m: math.hypot(m.linear.x, m.linear.y, m.linear.z)  # noqa: E731
+    def speed(m):
+        return math.hypot(m.linear.x, m.linear.y, m.linear.z)
     assert spin_until(node, lambda: any(speed(m) > 0.3 for _, m in cmds), 20, feed), \
         'actor never reached speed'
     limits, lag = [], []

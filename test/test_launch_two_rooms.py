@@ -26,16 +26,12 @@ WORLD = 'two_rooms'
 
 @pytest.fixture(scope='module')
 def stack(colcon_ws, tmp_path_factory):
-    run_dir = str(tmp_path_factory.mktemp(f'launch_{WORLD}'))
-    args = ['jepa_ros', 'sim.launch.py', f'world:={WORLD}']
-    with ls.running(colcon_ws, args, 'sim', run_dir) as (launch, client):
-        yield colcon_ws, launch, client
+    yield from ls.sim_launch(colcon_ws, tmp_path_factory, WORLD)
 
 
 @pytest.mark.timeout(900)
 def test_reaches_a_sampled_goal_through_the_action(stack):
-    _ws, launch, client = stack
-    ls.assert_reached_a_goal(launch, ls.sampled_goals(client, WORLD))
+    ls.reaches_a_sampled_goal(stack, WORLD)
 
 
 def stays(ws, node, name, value, seconds):

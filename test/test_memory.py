@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 import rclpy
+from support import call_trigger
 from rclpy.node import Node
 
 from jepa_ros.data.paths import PathEscapeError, resolve_inside
@@ -105,19 +106,6 @@ class Publisher:
         while time.monotonic() < end:
             self.step(**kw)
             rclpy.spin_once(self.node, timeout_sec=1.0 / rate)
-
-
-def call_trigger(node, name, timeout=10.0):
-    from std_srvs.srv import Trigger
-    client = node.create_client(Trigger, name)
-    try:
-        assert client.wait_for_service(timeout_sec=timeout), f'{name} not available'
-        future = client.call_async(Trigger.Request())
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
-        assert future.done(), f'{name} did not answer'
-        return future.result()
-    finally:
-        node.destroy_client(client)
 
 
 def _closed_chunks(session_dir):

@@ -216,7 +216,8 @@ def test_reach_mode_publishes_stamped_commands(harness):
                 ['control_rate:=50.0', 'cmd_frame_id:=panda_hand'], cmd_type=TwistStamped)
     assert h.actor.action_mode == 'reach'
     h.gl.publish(LatentState(level=1, data=[0.0] * D))
-    feed = lambda: h.feed(actions=(0.0, 0.4, -0.8))  # noqa: E731
+    def feed():
+        return h.feed(actions=(0.0, 0.4, -0.8))
     assert spin_until(h.node, lambda: any(abs(m.twist.linear.z) > 1e-3 for _, m in h.cmds),
                       10, feed)
     h.spin_ticks(10, feed)   # past the acceleration ramp

@@ -10,7 +10,7 @@ within 10 points) is `python -m jepa_ros.tools.bench_latency --reach 10`, sectio
 import os
 
 import pytest
-import rclpy  # noqa: F401,E402  (the graph needs it; no skip: it is a dependency)
+import rclpy  # noqa: F401  (the graph needs it; no skip: it is a dependency)
 
 from jepa_ros.nodes.lifecycle_util import resolve_path
 from jepa_ros.tools import bench_latency as bl

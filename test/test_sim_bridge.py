@@ -12,6 +12,7 @@ import time
 
 import pytest
 import rclpy
+from support import call_trigger
 from rclpy.node import Node
 
 from jepa_ros.nodes.messages import image_to_rgb, stamp_to_sec
@@ -29,19 +30,6 @@ def wait_for(pred, timeout, node, period=0.05):
             return True
         rclpy.spin_once(node, timeout_sec=period)
     return pred()
-
-
-def call_trigger(node, name, timeout=10.0):
-    from std_srvs.srv import Trigger
-    client = node.create_client(Trigger, name)
-    try:
-        assert client.wait_for_service(timeout_sec=timeout), f'{name} not available'
-        future = client.call_async(Trigger.Request())
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
-        assert future.done(), f'{name} did not answer'
-        return future.result()
-    finally:
-        node.destroy_client(client)
 
 
 class Client:

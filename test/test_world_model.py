@@ -2,6 +2,7 @@
 import copy
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -87,6 +88,10 @@ def test_training_is_deterministic_under_a_seed():
     sd = [r.state_dict() for r in runs]
     assert all(torch.equal(sd[0][k], sd[1][k]) for k in sd[0])
     assert any(not torch.equal(sd[0][k], other.state_dict()[k]) for k in sd[0])
+    # Training flushes denormals for speed, and must put the process-wide flag back:
+    # left on, later float code of the process (hypothesis, a node) loses subnormals.
+    assert sys.float_info.min / 2 > 0.0
+    assert torch.tensor(1e-310, dtype=torch.float64).item() > 0.0
 
 
 def tiny_training(seed, logs, **overrides):

@@ -1,5 +1,6 @@
 """The architecture itself, in torch and numpy: encoder, predictor and world model, the
-latent variable z, losses and training, cost terms and the critic, the Mode-1 actor,
+latent variable z, losses and training (one process, or data-parallel under torchrun:
+distributed), cost terms and the critic, the Mode-1 actor,
 planners (gradient, CEM, MPPI, random, hierarchical) and the receding-horizon loop,
 command shaping and limits, action modes, checkpoints, metrics.
 

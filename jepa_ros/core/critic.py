@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from jepa_ros.core import checkpoint
+from jepa_ros.core import checkpoint, distributed
 
 
 @dataclass
@@ -106,11 +106,17 @@ class CriticTrainConfig:
 
 def train_critic(episodes, world_model, config=None, train_config=None, log=None):
     """episodes: list of (latents (T, D), actions (T, A)) encoded with `world_model`;
-    world_model: anything with rollout(s0, actions). -> (Critic, stats dict)."""
+    world_model: anything with rollout(s0, actions). -> (Critic, stats dict).
+
+    Inside a torch.distributed process group (jepa_ros.core.distributed), `episodes` is
+    this rank's shard: gradients are averaged over the ranks (DDP), rank 0's clock decides
+    the time limit, and every rank returns the same critic."""
     tc = train_config or CriticTrainConfig()
+    ctx = distributed.current()
     episodes = [(z.detach(), a.detach()) for z, a in episodes if len(z) >= 2]
-    if not episodes:
-        raise ValueError('need at least one episode with 2 or more frames')
+    if not ctx.all_true(bool(episodes)):
+        raise ValueError('need at least one episode with 2 or more frames' +
+                         (' in every shard' if ctx.active else ''))
     device = episodes[0][0].device
     dim, adim = episodes[0][0].shape[1], episodes[0][1].shape[1]
     cfg = config or CriticConfig(latent_dim=dim)
@@ -119,8 +125,9 @@ def train_critic(episodes, world_model, config=None, train_config=None, log=None
     torch.manual_seed(tc.seed)
     critic = Critic(cfg).to(device)
     target = copy.deepcopy(critic).requires_grad_(False)
+    trained = ctx.wrap(critic)   # DDP under torchrun, the critic itself otherwise
     opt = torch.optim.Adam(critic.parameters(), lr=tc.lr)
-    gen = torch.Generator().manual_seed(tc.seed)
+    gen = torch.Generator().manual_seed(distributed.rank_seed(tc.seed, ctx.rank))
     # All frames in one tensor; a frame t may start a pair when t + 1 is in its episode.
     all_z = torch.cat([z for z, _ in episodes])
     all_a = torch.cat([a for _, a in episodes]).to(all_z)
@@ -154,7 +161,7 @@ def train_critic(episodes, world_model, config=None, train_config=None, log=None
                 bellman = 1.0 + v_next.min(dim=1).values
                 target_steps = torch.minimum(k, bellman)
                 target_steps = torch.where(k == 0, torch.zeros_like(k), target_steps)
-        pred = critic(s, g)
+        pred = trained(s, g)
         loss = nn.functional.smooth_l1_loss(pred / cfg.step_scale, target_steps / cfg.step_scale)
         opt.zero_grad()
         loss.backward()
@@ -165,7 +172,8 @@ def train_critic(episodes, world_model, config=None, train_config=None, log=None
         stats = {'loss': float(loss.detach()), 'steps': step + 1}
         if log is not None and (step % 200 == 0 or step == tc.steps - 1):
             log(step, stats)
-        if tc.time_limit_s is not None and time.perf_counter() - t_start > tc.time_limit_s:
+        if tc.time_limit_s is not None and \
+                ctx.from_main(time.perf_counter() - t_start) > tc.time_limit_s:
             break
     critic.eval()
     return critic, stats

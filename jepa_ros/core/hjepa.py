@@ -3,10 +3,9 @@
 Level 2 reads level-1 latents (not pixels), so it is trained on top of a trained level-1
 encoder. One level-2 action is the mean of the k level-1 actions it spans.
 """
-import torch
 from torch import nn
 
-from jepa_ros.core.predictor import ResidualPredictor, mlp
+from jepa_ros.core.predictor import ResidualPredictor, mlp, rollout_by_steps
 
 
 class Level2(nn.Module):
@@ -25,11 +24,7 @@ class Level2(nn.Module):
         return self.predictor(s2, a2)
 
     def rollout(self, s2, a2_seq):
-        out = []
-        for t in range(a2_seq.shape[1]):
-            s2 = self.predict(s2, a2_seq[:, t])
-            out.append(s2)
-        return torch.stack(out, dim=1)
+        return rollout_by_steps(self.predict, s2, a2_seq)
 
     def aggregate_actions(self, actions):
         """(B, T*k, A) level-1 actions -> (B, T, A) level-2 actions (means over k)."""

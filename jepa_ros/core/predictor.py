@@ -50,3 +50,17 @@ class InverseDynamicsHead(nn.Module):
 
     def forward(self, s, s_next):
         return self.net(torch.cat([s, s_next], dim=-1))
+
+
+def rollout_by_steps(predict, s0, actions, z=None):
+    """Open-loop rollout by chaining `predict(s, a[, z])`: (B,D), (B,T,A), z None | (B,Z) |
+    (B,T,Z) -> (B,T,D). Any one-step predictor (a level, an exported network) rolls out
+    the same way."""
+    s, out = s0, []
+    for t in range(actions.shape[1]):
+        if z is None:
+            s = predict(s, actions[:, t])
+        else:
+            s = predict(s, actions[:, t], z[:, t] if z.dim() == 3 else z)
+        out.append(s)
+    return torch.stack(out, dim=1)

@@ -4,6 +4,12 @@ Level 1 (encoder + predictor + inverse head, + z codebook) learns from random wi
 T+1 frames; then H-JEPA level 2 learns on frozen level-1 latents of the same episodes.
 Deterministic under a seed on CPU when stopped by step count (a time budget stops at a
 wall-clock-dependent step).
+
+Under torchrun (jepa_ros.core.distributed) the same functions train data-parallel: each
+process holds its shard of the episodes, every backward goes through one
+DistributedDataParallel wrapper of TrainingLosses, and the decisions that could differ
+between processes (time budgets, restarting a copy-only predictor, skipping a phase) are
+rank 0's or agreed by all, so every rank runs the same steps and collectives.
 """
 from dataclasses import dataclass, field
 import math
@@ -12,7 +18,9 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from jepa_ros.core import distributed
 from jepa_ros.core.device import pick_device
 from jepa_ros.core.losses import (LossConfig, level2_losses, predictor_only_loss,
                                   rollout_prediction_loss, world_model_losses)
@@ -160,6 +168,39 @@ class FrameBank:
         return out
 
 
+class TrainingLosses(nn.Module):
+    """The backpropagated loss of every training phase as one module's forward.
+
+    DistributedDataParallel averages the gradients in the backward of what the forward of
+    the module it wraps returned, so each loss that trains something is computed here:
+    'level1' ((B,L,3,S,S) images in [0, 1] -> the joint loss, its terms and the latents),
+    'predictor' ((B,L,D) fixed latents -> the predictor-only loss), 'level2' ((B,L2,D)
+    level-1 latents -> the level-2 loss and its terms). Terms and latents come back
+    detached: only the loss is differentiated. A single process calls it directly.
+    """
+
+    def __init__(self, model, losses):
+        super().__init__()
+        self.model, self.losses = model, losses
+
+    def forward(self, phase, x, actions):
+        if phase == 'level1':
+            b, L = x.shape[:2]
+            latents = self.model.encoder(x.flatten(0, 1)).reshape(b, L, -1)
+            total, terms = world_model_losses(self.model, latents, actions, self.losses)
+            return total, _detached(terms), latents.detach()
+        if phase == 'predictor':
+            return predictor_only_loss(self.model, x, actions, self.losses)
+        if phase == 'level2':
+            total, terms = level2_losses(self.model.level2, x, actions, self.losses)
+            return total, _detached(terms)
+        raise ValueError(f'unknown training phase {phase!r}')
+
+
+def _detached(terms):
+    return {k: v.detach() if torch.is_tensor(v) else v for k, v in terms.items()}
+
+
 def model_config_from_episodes(episodes, **overrides):
     meta = episodes[0].meta or {}
     a = int(episodes[0].actions.shape[1])
@@ -183,13 +224,29 @@ def _fmt(d):
 
 def train_world_model(episodes, model_config=None, train_config=None, device='cpu',
                       log=print, progress=False, model=None):
-    """Train on `episodes` (list of Episode or a FrameBank). Returns (model, summary)."""
-    tc = train_config or TrainConfig()
+    """Train on `episodes` (list of Episode or a FrameBank). Returns (model, summary).
+
+    Inside a torch.distributed process group (jepa_ros.core.distributed.setup), `episodes`
+    is this rank's shard and `device` this rank's device; only rank 0 logs."""
     # Tiny gradients make denormal Adam moments, and denormal arithmetic is ~10x slower
-    # on CPU: training slowed from 0.15 to 1.6 s/step without this.
+    # on CPU: training slowed from 0.15 to 1.6 s/step without flushing them. The flag is
+    # process-wide CPU state, so it is put back afterwards: left on, every later float
+    # computation of the process (a node, a test session) would run without subnormals.
     torch.set_flush_denormal(True)
+    try:
+        return _train_world_model(episodes, model_config, train_config, device, log,
+                                  progress, model)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train_world_model(episodes, model_config, train_config, device, log, progress, model):
+    tc = train_config or TrainConfig()
+    ctx = distributed.current()
+    if not ctx.is_main:
+        log, progress = (lambda *args, **kwargs: None), False
     torch.manual_seed(tc.seed)
-    rng = np.random.default_rng(tc.seed)
+    rng = np.random.default_rng(distributed.rank_seed(tc.seed, ctx.rank))
     device = pick_device(device) if isinstance(device, str) else device
     if model is None:
         if model_config is None:
@@ -199,6 +256,11 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
     bank = episodes if isinstance(episodes, FrameBank) else \
         FrameBank(episodes, model.config.image_size)
     length = tc.rollout_steps + 1
+    if ctx.active and tc.steps and not ctx.all_true((bank.lengths >= length).any()):
+        raise ValueError(f'every process needs an episode of at least {length} frames '
+                         '(--rollout-steps + 1); one shard has none: fewer processes or '
+                         'longer episodes')
+    step_losses = ctx.wrap(TrainingLosses(model, tc.losses), find_unused_parameters=True)
 
     l1_params = [p for n, p in model.named_parameters() if not n.startswith('level2.')]
     pred_params = list(model.predictor.parameters())
@@ -226,6 +288,8 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
     watch = CopyOnlyWatch(0, 100, 0)
     for step in range(tc.steps):
         elapsed = time.monotonic() - t0
+        if budget1:   # rank 0's clock on every rank: all stop at the same step
+            elapsed = ctx.from_main(elapsed)
         if budget1 and elapsed >= budget1:
             break
         prog = max(step / tc.steps, elapsed / budget1 if budget1 else 0.0)
@@ -237,9 +301,7 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
         imgs, acts = bank.sample_windows(rng, tc.batch_size, length)
         imgs = imgs.to(device).float().div_(255.0)
         acts = acts.to(device)
-        b, L = imgs.shape[:2]
-        latents = model.encoder(imgs.flatten(0, 1)).reshape(b, L, -1)
-        total, terms = world_model_losses(model, latents, acts, tc.losses)
+        total, terms, latents = step_losses('level1', imgs, acts)
         watch.add(terms['prediction'], copy_last_loss(latents, tc.losses.rollout_discount))
         opt.zero_grad(set_to_none=True)
         total.backward()
@@ -249,7 +311,7 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
         if tc.predictor_extra_steps:
             fixed = latents.detach()
             for _ in range(tc.predictor_extra_steps):
-                pl = predictor_only_loss(model, fixed, acts, tc.losses)
+                pl = step_losses('predictor', fixed, acts)
                 pred_opt.zero_grad(set_to_none=True)
                 pl.backward()
                 pred_opt.step()
@@ -290,32 +352,51 @@ def train_world_model(episodes, model_config=None, train_config=None, device='cp
         # mean, exactly (WorldModel.recenter), so that the fine-tuned predictor - a fresh
         # one if the watch below restarts it - and the critic, actor and level 2 trained
         # later all read latents centred on 0.
-        offset = torch.cat(latents).mean(dim=0)
+        if ctx.active:   # the mean over every rank's frames: one offset for all replicas
+            frames = torch.cat(latents)
+            sums = ctx.sum_tensor(torch.cat([frames.double().sum(dim=0),
+                                             frames.new_tensor([len(frames)]).double()]))
+            offset = (sums[:-1] / sums[-1]).to(frames.dtype)
+        else:
+            offset = torch.cat(latents).mean(dim=0)
         model.recenter(offset)
         latents = [x - offset for x in latents]
-        ft_budget = (tc.time_budget_s * (1 - share2) - (time.monotonic() - t0)
+        ft_budget = (tc.time_budget_s * (1 - share2) - ctx.from_main(time.monotonic() - t0)
                      if tc.time_budget_s else 0.0)
         ft_summary = finetune_predictor(model, bank, latents, tc, device, log,
-                                        max(ft_budget, 1.0) if tc.time_budget_s else 0.0)
+                                        max(ft_budget, 1.0) if tc.time_budget_s else 0.0,
+                                        step_losses=step_losses)
     l2_summary = {}
     if model.level2 is not None and tc.level2_steps > 0:
         l2_summary = train_level2(model, bank, tc, device, log,
                                   time_budget_s=(max(tc.time_budget_s -
-                                                     (time.monotonic() - t0), 1.0)
+                                                     ctx.from_main(time.monotonic() - t0),
+                                                     1.0)
                                                  if tc.time_budget_s else 0.0),
-                                  latents=latents)
+                                  latents=latents, step_losses=step_losses)
     model.eval()
+    frames, n_episodes = bank.num_frames, len(bank.lengths)
+    dist_summary = {}
+    if ctx.active:
+        frames, n_episodes = (int(x) for x in ctx.sum([frames, n_episodes]))
+        in_sync = ctx.params_in_sync(model)
+        if not in_sync:
+            log('WARNING: the model replicas of the processes differ at the end of '
+                'training; the checkpoint holds rank 0\'s')
+        dist_summary = {'distributed': {**ctx.describe(), 'params_in_sync': in_sync,
+                                        'rank_frames': ctx.gather(bank.num_frames)}}
     summary = {
         'steps': steps_done,
         'train_time_s': round(time.monotonic() - t0, 2),
         'level1_time_s': round(l1_time, 2),
-        'frames': bank.num_frames,
-        'episodes': len(bank.lengths),
+        'frames': frames,
+        'episodes': n_episodes,
         'device': str(device),
         'collapse_warning': warned,
         'final': history[-1] if history else {},
         'finetune': ft_summary,
         'level2': l2_summary,
+        **dist_summary,
     }
     return model, summary
 
@@ -333,22 +414,30 @@ def _latent_windows(latents, actions, lengths, rng, batch, span, stride=1):
     return torch.stack(s1), torch.stack(acts)
 
 
-def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_s=0.0):
-    """Train the predictor (+ z codes) on frozen latents with large batches."""
+def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_s=0.0,
+                       step_losses=None):
+    """Train the predictor (+ z codes) on frozen latents with large batches.
+
+    `step_losses`: the (distributed) TrainingLosses of the caller, made here if None."""
+    ctx = distributed.current()
     span = tc.rollout_steps + 1
-    if not (bank.lengths >= span).any():
+    if not ctx.all_true((bank.lengths >= span).any()):
         return {'skipped': True}
+    if step_losses is None:
+        step_losses = ctx.wrap(TrainingLosses(model, tc.losses), find_unused_parameters=True)
     params = list(model.predictor.parameters())
     if model.codebook is not None:
         params += list(model.codebook.parameters())
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
-    rng = np.random.default_rng(tc.seed + 2)
+    rng = np.random.default_rng(distributed.rank_seed(tc.seed + 2, ctx.rank))
     model.predictor.train()
     t0 = time.monotonic()
     step, loss = 0, torch.zeros(())
     watch = CopyOnlyWatch(tc.predictor_reset_after, 50, tc.max_predictor_resets)
     for step in range(tc.finetune_steps):
         elapsed = time.monotonic() - t0
+        if time_budget_s:
+            elapsed = ctx.from_main(elapsed)
         if time_budget_s and elapsed >= time_budget_s:
             break
         prog = max(step / tc.finetune_steps, elapsed / time_budget_s if time_budget_s else 0)
@@ -356,16 +445,18 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
             g['lr'] = tc.lr * _lr_factor(step, prog, tc.warmup_steps)
         lat, acts = _latent_windows(latents, bank.actions, bank.lengths, rng,
                                     tc.finetune_batch_size, span)
-        loss = predictor_only_loss(model, lat.to(device), acts.to(device), tc.losses)
+        loss = step_losses('predictor', lat.to(device), acts.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         copy = float(copy_last_loss(lat, tc.losses.rollout_discount))
         watch.add(loss.detach(), copy)
-        if step % 50 == 0 and watch.stuck(step):
+        # Rank 0's watch decides for every rank (each sees only its own shard's losses).
+        if step % 50 == 0 and ctx.from_main(watch.stuck(step)):
             log(f'WARNING: finetune step {step}: predictor loss / copy-last loss '
                 f'{watch.mean():.2f}, it only copies the last latent: re-initialising it')
             watch.reset(model, (opt,), step)
+            ctx.broadcast_module(model.predictor)   # one fresh predictor for all replicas
         if step % (tc.log_every * 5) == 0:
             log(f'predictor finetune step={step} loss={float(loss.detach()):.4g} '
                 f'copy={copy:.4g}')
@@ -381,8 +472,12 @@ def finetune_predictor(model, bank, latents, tc, device, log=print, time_budget_
             'predictor_resets': watch.resets}
 
 
-def train_level2(model, bank, tc, device, log=print, time_budget_s=0.0, latents=None):
-    """Train model.level2 on frozen level-1 latents sampled every k frames."""
+def train_level2(model, bank, tc, device, log=print, time_budget_s=0.0, latents=None,
+                 step_losses=None):
+    """Train model.level2 on frozen level-1 latents sampled every k frames.
+
+    `step_losses`: the (distributed) TrainingLosses of the caller, made here if None."""
+    ctx = distributed.current()
     lv2 = model.level2
     k, t2 = lv2.k, tc.level2_rollout_steps
     model.eval()
@@ -391,22 +486,27 @@ def train_level2(model, bank, tc, device, log=print, time_budget_s=0.0, latents=
     lv2.train()
     span = k * t2 + 1
     ok = np.nonzero(bank.lengths >= span)[0]
-    if len(ok) == 0:
-        log(f'level 2 skipped: no episode has {span} frames')
+    if not ctx.all_true(len(ok) > 0):
+        log(f'level 2 skipped: no episode has {span} frames' +
+            (' in one of the shards' if ctx.active else ''))
         return {'skipped': True}
-    rng = np.random.default_rng(tc.seed + 1)
+    if step_losses is None:
+        step_losses = ctx.wrap(TrainingLosses(model, tc.losses), find_unused_parameters=True)
+    rng = np.random.default_rng(distributed.rank_seed(tc.seed + 1, ctx.rank))
     opt = torch.optim.AdamW(lv2.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     t0 = time.monotonic()
     step = 0
     for step in range(tc.level2_steps):
         elapsed = time.monotonic() - t0
+        if time_budget_s:
+            elapsed = ctx.from_main(elapsed)
         if time_budget_s and elapsed >= time_budget_s:
             break
         for g in opt.param_groups:
             g['lr'] = tc.lr * _lr_factor(step, step / tc.level2_steps, tc.warmup_steps)
         s1, acts = _latent_windows(latents, bank.actions, bank.lengths, rng,
                                    tc.finetune_batch_size, span, k)
-        total, terms = level2_losses(lv2, s1.to(device), acts.to(device), tc.losses)
+        total, terms = step_losses('level2', s1.to(device), acts.to(device))
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()

@@ -17,7 +17,7 @@ from jepa_ros.core import action_modes
 from jepa_ros.core.encoder import ConvEncoder, KeypointEncoder
 from jepa_ros.core.hjepa import Level2
 from jepa_ros.core.latent import LatentCodebook
-from jepa_ros.core.predictor import InverseDynamicsHead, ResidualPredictor
+from jepa_ros.core.predictor import InverseDynamicsHead, ResidualPredictor, rollout_by_steps
 
 
 @dataclass
@@ -120,12 +120,7 @@ class WorldModel(nn.Module):
 
     def rollout(self, s0, actions, z=None):
         """Open-loop: (B,D), (B,T,A), z None | (B,Z) | (B,T,Z) -> (B,T,D)."""
-        s, out = s0, []
-        for t in range(actions.shape[1]):
-            zt = z[:, t] if (z is not None and z.dim() == 3) else z
-            s = self.predict(s, actions[:, t], zt)
-            out.append(s)
-        return torch.stack(out, dim=1)
+        return rollout_by_steps(self.predict, s0, actions, z)
 
     @torch.no_grad()
     def recenter(self, offset):

@@ -106,7 +106,7 @@ class ChunkedRecorder:
         if writer is not None:
             try:
                 writer.close()
-            except Exception:  # noqa: BLE001 - the disk is already failing
+            except Exception:  # the disk is already failing
                 pass
 
     def set_metadata(self, metadata):

@@ -23,6 +23,7 @@ from std_srvs.srv import SetBool
 
 from jepa_ros.core import action_modes
 from jepa_ros.core import command as cmdlib
+from jepa_ros.nodes.backend import backend_params, load_node_backend
 from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param, resolve_path,
                                            run_lifecycle_node)
 from jepa_ros.nodes.messages import stamp_to_sec
@@ -37,6 +38,7 @@ PARAMS = [
               read_only=True),
     ParamSpec('device', 'cpu', 'torch device of the Mode-1 policy',
               choices=['cpu', 'cuda'], read_only=True),
+    *backend_params('the Mode-1 policy'),
     ParamSpec('mode', 'mode2', 'mode2: execute plans (Mode-1 as fallback); mode1: '
               'Mode-1 policy only', choices=['mode2', 'mode1']),
     ParamSpec('enabled', True, 'false holds the robot (zero command); the '
@@ -153,14 +155,34 @@ class ActorNode(ModelLifecycleNode):
 
     # ---- lifecycle (ModelLifecycleNode hooks) -------------------------------------------
     def load(self):
-        scale, mode, d = self.part('action_config', 'checkpoint', read_action_config)
+        exported = None
+        if not {'action_config', 'policy'} <= set(self.given):
+            exported = load_node_backend(self, [], optional=['actor'])
+        if exported is not None and 'action_config' not in self.given:
+            cfg = exported.manifest['config']   # what the checkpoint config would say
+            scale, mode, d = cfg['action_scale'], cfg['action_mode'], cfg['latent_dim']
+        else:
+            scale, mode, d = self.part('action_config', 'checkpoint', read_action_config)
         self.action_scale = list(scale)
         self.mode = action_modes.get(self.p['action_mode'] or mode)
         self.action_mode = self.mode.name
         self.latent_dim = int(d)
         cmdlib.action_to_twist(np.zeros(len(scale)), scale, self.mode)  # check
-        self.policy = self.part('policy', 'actor_checkpoint', self._load_policy,
-                                optional=True)
+        if exported is not None and 'policy' not in self.given:
+            self.policy = self._exported_policy(exported.actor)
+        else:
+            self.policy = self.part('policy', 'actor_checkpoint', self._load_policy,
+                                    optional=True)
+
+    def _exported_policy(self, net):
+        """The Mode-1 policy callable(z, g) of the export's actor (None: it has none)."""
+        if net is None:
+            self.get_logger().info('export_dir holds no actor network: no Mode-1 policy')
+            return None
+
+        def policy(z, g):
+            return net.numpy(np.reshape(z, (1, -1)), np.reshape(g, (1, -1)))[0]
+        return policy
 
     def create_outputs(self):
         # The command type is the action mode's: whoever drives the robot (sim_bridge,

@@ -11,6 +11,7 @@ import threading
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import Image
 
+from jepa_ros.nodes.backend import backend_params, load_node_backend
 from jepa_ros.nodes.diagnostics import RateMeter
 from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param, load_world_model,
                                            run_lifecycle_node)
@@ -22,6 +23,7 @@ PARAMS = [
     checkpoint_param(),
     ParamSpec('device', 'cpu', 'torch device for the encoder', choices=['cpu', 'cuda'],
               read_only=True),
+    *backend_params('the encoder'),
     ParamSpec('resize', False, 'resize images of another size to the model input '
               'size instead of rejecting them'),
     ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1, max=64,
@@ -84,8 +86,12 @@ class PerceptionNode(ModelLifecycleNode):
 
     # ---- lifecycle (ModelLifecycleNode hooks) -------------------------------------------
     def load(self):
-        self.model = self.part('model', 'checkpoint',
-                               lambda path: load_world_model(path, self.device)[0])
+        exported = None if 'model' in self.given else load_node_backend(self, ['encoder'])
+        if exported is not None:   # the exported encoder: uint8 image in, latent out
+            self.model = exported.world_model
+        else:
+            self.model = self.part('model', 'checkpoint',
+                                   lambda path: load_world_model(path, self.device)[0])
         self.image_size = int(self.model.config.image_size)
 
     def create_outputs(self):

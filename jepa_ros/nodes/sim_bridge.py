@@ -159,7 +159,7 @@ class SimBridgeNode(Node):
         except CommandError as exc:
             self.get_logger().warning(f'rejected {exc.kind} command: {exc}',
                                       throttle_duration_sec=2.0)
-        except Exception as exc:  # noqa: BLE001 - a bad message must never kill the node
+        except Exception as exc:  # a bad message must never kill the node
             self.stepper.counts['malformed'] += 1
             self.get_logger().error(f'rejected command: {exc!r}', throttle_duration_sec=2.0)
 
@@ -167,7 +167,7 @@ class SimBridgeNode(Node):
     def _on_tick(self):
         try:
             self._tick()
-        except Exception as exc:  # noqa: BLE001 - keep stepping; report loudly
+        except Exception as exc:  # keep stepping; report loudly
             if not self.context.ok():
                 return  # SIGINT/SIGTERM shut the context down under a step: not a fault
             self.diag.error(f'step failed: {exc!r}')
@@ -269,7 +269,7 @@ class SimBridgeNode(Node):
             resp.success = True
             state = self.stepper.state()
             resp.message = json.dumps({'state': None if state is None else state.tolist()})
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             resp.success, resp.message = False, f'reset failed: {exc!r}'
         return resp
 
@@ -279,7 +279,7 @@ class SimBridgeNode(Node):
             self.goal_pub.publish(rgb_to_image(image, self._stamp(), 'goal'))
             resp.success = True
             resp.message = json.dumps({'goal_state': state.tolist()})
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             resp.success, resp.message = False, f'sample_goal failed: {exc!r}'
         return resp
 

@@ -18,9 +18,11 @@ import time
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 
+from jepa_ros.core.backends import check_planner_backend
 from jepa_ros.core.cost import IntrinsicCost
 from jepa_ros.core.critic import load_frozen_critic
 from jepa_ros.core.planners import flat_planner_names, make_planner, planner_kwargs, planning_params
+from jepa_ros.nodes.backend import backend_params, load_node_backend
 from jepa_ros.nodes.diagnostics import RateMeter
 from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param,
                                            load_world_model, resolve_path,
@@ -50,6 +52,8 @@ PARAMS = [
               'then stay 0); relative paths as for checkpoint', read_only=True),
     ParamSpec('device', 'cpu', 'torch device', choices=['cpu', 'cuda'],
               read_only=True),
+    *backend_params('the predictor rollouts and the critic (sampling planners only: '
+                    'mppi, cem, random, hierarchical over them; gd needs torch)'),
     *planning_param_specs(),
     ParamSpec('plan_rate', 10.0, 're-planning rate (Hz); between new states a re-plan '
               'continues the optimisation from the same state', min=0.2, max=100.0),
@@ -108,6 +112,8 @@ class WorldModelNode(ModelLifecycleNode):
         nothing (the set may still be refused)."""
         trial = dict(self.p)
         trial.update(changed)
+        if set(changed) & PLANNER_KEYS:   # gd needs autograd: torch modules only
+            check_planner_backend(trial, self._backend_in_use())
         if self.model is not None and set(changed) & PLANNER_KEYS:
             make_planner(trial['planner'], self.model, **planner_kwargs(trial))
         IntrinsicCost.from_params(trial, self.critic)  # ValueError on a bad combination
@@ -150,12 +156,29 @@ class WorldModelNode(ModelLifecycleNode):
             upper.plan_batch = capture
 
     # ---- lifecycle (ModelLifecycleNode hooks) -------------------------------------------
+    def _backend_in_use(self):
+        """The backend the planners' model runs on ('torch' for a handed-in model)."""
+        return 'torch' if 'model' in self.given else self.p['backend']
+
     def load(self):
-        self.model = self.part('model', 'checkpoint',
-                               lambda path: load_world_model(path, self.device)[0])
-        self.critic = self.part('critic', 'critic_checkpoint',
-                                lambda path: load_frozen_critic(resolve_path(path), self.device),
-                                optional=True)
+        check_planner_backend(self.p, self._backend_in_use())
+        exported = None if 'model' in self.given else load_node_backend(
+            self, ['predictor_step', 'rollout'],
+            optional=['level2_encoder', 'level2_step', 'critic'])
+        if exported is not None:
+            self.model = exported.world_model
+            self.critic = self.given.get('critic', exported.critic)
+            if self.critic is None and 'critic' in self.p['cost.terms'] \
+                    and float(self.p['cost.critic.weight']) > 0:
+                raise ValueError('export_dir holds no critic network and cost.critic.weight '
+                                 '> 0: export with --critic FILE, or set the weight to 0')
+        else:
+            self.model = self.part('model', 'checkpoint',
+                                   lambda path: load_world_model(path, self.device)[0])
+            self.critic = self.part('critic', 'critic_checkpoint',
+                                    lambda path: load_frozen_critic(resolve_path(path),
+                                                                    self.device),
+                                    optional=True)
         if self.critic is not None:
             d = int(self.model.config.latent_dim)
             cd = int(getattr(getattr(self.critic, 'config', None), 'latent_dim', d))

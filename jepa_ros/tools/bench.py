@@ -17,12 +17,16 @@ PLANNING = ['--episodes', '100', '--far-episodes', '30', '--max-steps', '100']
 BENCHMARKS = [
     ('sim', 'jepa_ros.tools.bench_sim', []),
     ('world_model', 'jepa_ros.tools.bench_world_model', []),
+    ('distributed', 'jepa_ros.tools.bench_distributed', []),
     ('planning', 'jepa_ros.tools.bench_planning',
      ['--ckpt', 'models/two_rooms_world_model.pt', '--critic', 'models/two_rooms_critic.pt',
       '--actor', 'models/two_rooms_actor.pt'] + PLANNING),
     ('planning_reach', 'jepa_ros.tools.bench_planning',
      ['--world', 'reach', '--ckpt', 'models/reach_world_model.pt',
       '--critic', 'models/reach_critic.pt', '--planners', 'gd,mppi,random'] + PLANNING),
+    ('export', 'jepa_ros.tools.bench_export',
+     ['--ckpt', 'models/two_rooms_world_model.pt', '--critic', 'models/two_rooms_critic.pt',
+      '--actor', 'models/two_rooms_actor.pt', '--episodes', '50']),
     ('latency', 'jepa_ros.tools.bench_latency', []),
     ('ros_reach_goal', 'jepa_ros.tools.bench_latency', ['--reach', '10']),
 ]

@@ -19,6 +19,7 @@ node, config/stack.yaml + config/*.yaml). This process drives and observes it th
   `jepa_ros.core.rollouts.run_episode` with the same planner settings.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -113,18 +114,38 @@ def measure_window(op, seconds, mode):
     }
 
 
-def bench_latency(ckpt, seconds, log_dir=None, world='two_rooms'):
+@contextlib.contextmanager
+def running_graph(name, world, overrides, log_dir=None):
+    """(StackClient `name`, check) of the multi-process graph (memory skipped), up;
+    check() raises RuntimeError when a graph process died (also run on the way out);
+    everything is stopped afterwards."""
     import rclpy
 
     from jepa_ros.nodes.graph import start_graph
     from jepa_ros.nodes.stack_client import StackClient
     g = start_graph(world, multiprocess=True, skip=('memory',), log_dir=log_dir,
-                    overrides=graph_overrides(ckpt, world))
+                    overrides=overrides)
     rclpy.init()
-    op = StackClient('bench_latency', world=world)
-    rows = []
+    op = StackClient(name, world=world)
+
+    def check():
+        dead = g.dead()
+        if dead:
+            raise RuntimeError(f'graph processes died: {dead}')
     try:
         op.wait_up()
+        yield op, check
+        check()
+    finally:
+        op.close()
+        rclpy.shutdown()
+        g.stop()
+
+
+def bench_latency(ckpt, seconds, log_dir=None, world='two_rooms'):
+    rows = []
+    with running_graph('bench_latency', world, graph_overrides(ckpt, world),
+                       log_dir) as (op, _check):
         h = op.send_goal(timeout_s=4 * seconds + 60)
         op.spin_until(lambda: len(op.plans) > 3, 30)
         rows.append(measure_window(op, seconds, 'mode2'))
@@ -133,13 +154,6 @@ def bench_latency(ckpt, seconds, log_dir=None, world='two_rooms'):
         rows.append(measure_window(op, seconds, 'mode1'))
         op.cancel(h)
         op.set_mode('mode2')
-        dead = g.dead()
-        if dead:
-            raise RuntimeError(f'graph processes died: {dead}')
-    finally:
-        op.close()
-        rclpy.shutdown()
-        g.stop()
     return rows
 
 
@@ -241,32 +255,17 @@ def reference_success(ckpt, tasks, params, max_steps, execute_steps=2, world='tw
 def ros_reach(ckpt, n, seed, max_steps, log_dir=None, world='two_rooms', wm_params=None,
               progress=None):
     """n goals through the multi-process graph -> list of (success, message, seconds)."""
-    import rclpy
-
-    from jepa_ros.nodes.graph import start_graph
-    from jepa_ros.nodes.stack_client import StackClient
     ov = graph_overrides(ckpt, world, seed,
                          configurator={'success_energy': 0.0, 'use_sim_success': True,
                                        'feedback_rate': 10.0, **(wm_params or {})})
-    g = start_graph(world, multiprocess=True, skip=('memory',), log_dir=log_dir,
-                    overrides=ov)
-    rclpy.init()
-    op = StackClient('reach_goal_client', world=world)
     out = []
-    try:
-        op.wait_up()
+    with running_graph('reach_goal_client', world, ov, log_dir) as (op, check):
         for _ in range(n):
             op.reset_sim()
             out.append(run_goal(op, timeout_s=max_steps * 0.1))
             if progress:
                 progress(out[-1])
-            dead = g.dead()
-            if dead:
-                raise RuntimeError(f'graph processes died: {dead}')
-    finally:
-        op.close()
-        rclpy.shutdown()
-        g.stop()
+            check()
     return out
 
 
