@@ -61,7 +61,8 @@ ACTION_MODES = tuple(MODES)   # canonical names
 _BY_NAME = {n: m for m in MODES.values() for n in (m.name,) + m.aliases}
 
 # The modes each simulated world can run (the first is its default).
-WORLD_MODES = {'two_rooms': ('holonomic', 'diff_drive'), 'reach': ('reach',)}
+WORLD_MODES = {'two_rooms': ('holonomic', 'diff_drive'), 'reach': ('reach',),
+               'rooms': ('holonomic', 'diff_drive')}
 
 
 def known_names():

@@ -14,12 +14,12 @@ action t is the last command received before image t+1 (zero if none yet), state
 last odometry received at or before image t. Decoded episodes are cached as .npz, keyed
 by file path, mtime and size, because training re-reads the same files many times.
 """
-from dataclasses import dataclass, field
 import glob
 import hashlib
 import math
 import os
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 

@@ -24,6 +24,7 @@ import time
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from std_msgs.msg import String
 
 from jepa_ros.core import action_modes
 from jepa_ros.nodes.diagnostics import DIAG_ERROR, Diagnostics, RateMeter
@@ -35,7 +36,16 @@ from jepa_ros.sim.stepper import WORLDS, CommandError, SimStepper
 
 PARAMS = [
     ParamSpec('world', 'two_rooms', 'simulated world', choices=WORLDS, read_only=True),
-    ParamSpec('drive', 'holonomic', 'two_rooms drive: holonomic (Twist linear.x/y) '
+    ParamSpec('grid', '1x2', 'rooms world: R x C grid of rooms (e.g. 1x2, 3x3; a 3x3 '
+              'wants image_size 96)', read_only=True),
+    ParamSpec('layout_split', 'held-out', 'rooms world: layout seeds of this split '
+              '(train: the layouts data is collected on; held-out: never trained on)',
+              choices=['train', 'held-out'], read_only=True),
+    ParamSpec('layout_index', 0, 'rooms world: index of the first layout in its split',
+              min=0, max=999_999, read_only=True),
+    ParamSpec('new_layout_on_reset', True, 'rooms world: every ~/reset moves to the next '
+              'layout of the split (walls and doors rebuilt, ~/metadata republished)'),
+    ParamSpec('drive', 'holonomic', 'two_rooms / rooms drive: holonomic (Twist linear.x/y) '
               'or diff_drive (linear.x, angular.z); ignored for reach (TwistStamped '
               'linear.x/y/z)', choices=action_modes.WORLD_MODES['two_rooms'],
               read_only=True),
@@ -83,11 +93,12 @@ class SimBridgeNode(Node):
         self.p = declare_params(self, PARAMS, self._on_params)
         p = self.p
         self.use_sim_time = bool(self.get_parameter('use_sim_time').value)
+        self.layout_index = int(p['layout_index'])
         self.stepper = stepper or SimStepper(
             world=p['world'], seed=p['seed'], cmd_timeout=p['cmd_timeout'], drive=p['drive'],
             image_size=p['image_size'], control_rate=p['control_rate'],
             physics_rate=p['physics_rate'],
-            over_range_tolerance=p['over_range_tolerance'])
+            over_range_tolerance=p['over_range_tolerance'], env_kwargs=self._env_kwargs())
         self.world = self.stepper.world
         from geometry_msgs.msg import Twist, TwistStamped
         from nav_msgs.msg import Odometry
@@ -96,7 +107,6 @@ class SimBridgeNode(Node):
         self.image_pub = self.create_publisher(Image, 'camera/image_raw', SENSOR_QOS)
         self.goal_pub = self.create_publisher(Image, 'goal/image_raw', LATCHED_QOS)
         self.odom_pub = self.create_publisher(Odometry, 'odom', 10)
-        from std_msgs.msg import String
         # The world's action/state description, latched, for the memory node's metadata.
         self.meta_pub = self.create_publisher(String, '~/metadata', LATCHED_QOS)
         self.meta_pub.publish(String(data=json.dumps(self.stepper.metadata())))
@@ -262,9 +272,24 @@ class SimBridgeNode(Node):
             self.diag.ok('stopped (no command)' if st.stopped_by_watchdog else 'driving')
 
     # ---- services --------------------------------------------------------------------
+    def _env_kwargs(self):
+        if self.p['world'] != 'rooms':
+            return None
+        return {'grid': self.p['grid'], 'layout_seed': self._layout_seed()}
+
+    def _layout_seed(self):
+        from jepa_ros.sim.rooms_layout import layout_seed
+        return layout_seed(self.p['layout_split'], self.layout_index)
+
     def _on_reset(self, _req, resp):
         try:
-            self.stepper.reset()
+            if self.world == 'rooms' and self.p['new_layout_on_reset']:
+                self.layout_index += 1
+                self.stepper.reset(layout_seed=self._layout_seed())
+                # The layout is part of the world's description: memory records it.
+                self.meta_pub.publish(String(data=json.dumps(self.stepper.metadata())))
+            else:
+                self.stepper.reset()
             self._next_camera = self.stepper.sim_time
             resp.success = True
             state = self.stepper.state()

@@ -1,6 +1,6 @@
 """Simulated worlds as gymnasium envs; importing this registers them.
 
-`make_env('two_rooms' | 'reach', **kwargs)` is the one way the rest of jepa_ros
+`make_env('two_rooms' | 'reach' | 'rooms', **kwargs)` is the one way the rest of jepa_ros
 builds a world (the data collector, the sim_bridge node, planning evaluation). `stepper` drives a
 world under physical velocity commands with a watchdog, as a robot driver would.
 
@@ -12,6 +12,7 @@ import gymnasium as gym
 WORLDS = {
     'two_rooms': ('jepa_ros/TwoRooms-v0', 'jepa_ros.sim.two_rooms:TwoRoomsEnv'),
     'reach': ('jepa_ros/Reach-v0', 'jepa_ros.sim.reach:ReachEnv'),
+    'rooms': ('jepa_ros/Rooms-v0', 'jepa_ros.sim.rooms:RoomsEnv'),
 }
 
 for _env_id, _entry in WORLDS.values():

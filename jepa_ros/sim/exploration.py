@@ -5,6 +5,8 @@ far side of the door. Here an Ornstein-Uhlenbeck process gives smooth wandering,
 and then a "go straight" segment holds one strong action for a while, which is what
 carries the robot across a room and through the door.
 """
+import math
+
 import numpy as np
 
 
@@ -80,3 +82,78 @@ def _cell(x, y, half, grid):
     i = min(int((x + half) / (2 * half) * grid), grid - 1)
     j = min(int((y + half) / (2 * half) * grid), grid - 1)
     return i, j
+
+
+class DoorSeekingExplorer(ExplorationPolicy):
+    """ExplorationPolicy plus, now and then, a run through a door of the current room.
+
+    In a grid of rooms the wandering alone seldom threads a 0.5 m door (in two_rooms the
+    door is wide compared with the wall; here every room has several short walls), so the
+    world model would never see most rooms joined. A run drives to a point in front of a
+    door of the room the robot is in, then through it to a point past it, with some noise;
+    then wandering resumes. The runs steer with the simulator's ground truth (`env.state()`
+    and `env.layout`: door positions); nothing of it is recorded, the data stay reward-free.
+
+    `env`: a rooms env (jepa_ros.sim.rooms.RoomsEnv) or anything with `state()`, `layout`
+    (doors_of, door_crossing, room_of), `action_mode`, `max_linear_speed`, `dt`.
+    """
+
+    def __init__(self, action_dim, rng, env, door_prob=0.04, run_steps=50, run_speed=(0.6, 1.0),
+                 run_noise=0.15, beyond=(0.15, 0.6), **kwargs):
+        if not 0.0 <= door_prob <= 1.0:
+            raise ValueError(f'door_prob must be in [0, 1], got {door_prob!r}')
+        self.env = getattr(env, 'unwrapped', env)
+        self.door_prob, self.run_steps = float(door_prob), int(run_steps)
+        self.run_speed, self.run_noise, self.beyond = run_speed, float(run_noise), beyond
+        super().__init__(action_dim, rng, **kwargs)
+
+    def reset(self):
+        super().reset()
+        self.waypoints, self.run_left, self.speed = [], 0, 0.0
+
+    def _start_run(self):
+        state = self.env.state()
+        layout = self.env.layout
+        room = layout.room_of(state[:2])
+        doors = layout.doors_of(room)
+        if not doors:
+            return
+        door = doors[int(self.rng.integers(len(doors)))]
+        approach, through = layout.door_crossing(door, room,
+                                                 beyond=float(self.rng.uniform(*self.beyond)))
+        self.waypoints = [approach, through]
+        self.run_left = self.run_steps
+        self.speed = float(self.rng.uniform(*self.run_speed))
+
+    def __call__(self, obs=None):
+        if not self.waypoints and self.straight_left == 0 and self.rng.random() < self.door_prob:
+            self._start_run()
+        if not self.waypoints:
+            return super().__call__(obs)
+        state = self.env.state()
+        # Within half a step of travel of the waypoint: go on to the next one.
+        step_len = self.env.max_linear_speed * self.env.dt
+        while self.waypoints and np.hypot(*(self.waypoints[0] - state[:2])) < 0.5 * step_len:
+            self.waypoints.pop(0)
+        self.run_left -= 1
+        if not self.waypoints or self.run_left <= 0:   # arrived, or stuck: wander again
+            self.waypoints = []
+            return super().__call__(obs)
+        self.ou += -self.theta * self.ou + self.sigma * self.rng.normal(size=self.action_dim)
+        return self._steer(state, self.waypoints[0], step_len)
+
+    def _steer(self, state, target, step_len):
+        offset = np.asarray(target, dtype=np.float64) - state[:2]
+        dist = float(np.hypot(*offset))
+        # Full speed far away, slowing to land on the waypoint rather than overshoot it.
+        speed = self.speed * min(1.0, dist / step_len)
+        if self.env.action_mode == 'holonomic':
+            action = offset / max(dist, 1e-9) * speed + \
+                self.rng.normal(0.0, self.run_noise, 2)
+        else:   # diff_drive: turn towards the waypoint, drive forward as it comes into view
+            err = math.atan2(offset[1], offset[0]) - state[2]
+            err = (err + math.pi) % (2 * math.pi) - math.pi
+            turn = err / (self.env.max_angular_speed * self.env.dt)
+            action = np.array([speed * max(math.cos(err), 0.0), turn]) + \
+                self.rng.normal(0.0, self.run_noise, 2)
+        return np.clip(action, -1.0, 1.0).astype(np.float32)

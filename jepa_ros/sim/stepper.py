@@ -15,6 +15,8 @@ import numpy as np
 from jepa_ros.core import action_modes
 
 WORLDS = tuple(action_modes.WORLD_MODES)
+# Worlds with a mobile base, whose drive (holonomic or diff_drive) is chosen.
+DRIVEN_WORLDS = ('two_rooms', 'rooms')
 
 
 class CommandError(ValueError):
@@ -57,15 +59,15 @@ class SimStepper:
             kw.setdefault('image_size', int(image_size))
             kw.setdefault('dt', 1.0 / float(control_rate))
             kw.setdefault('substeps', max(1, int(round(float(physics_rate) / control_rate))))
-            if world == 'two_rooms':
+            if world in DRIVEN_WORLDS:
                 kw.setdefault('action_mode', drive)
             env = make_env(world, **kw)
         self.env = env
         self.dt = float(env_attr(env, ('dt',), 1.0 / float(control_rate)))
-        if world == 'two_rooms':
+        if world in DRIVEN_WORLDS:
             drive = str(env_attr(env, ('action_mode',), drive))
         # What a command means (fields, message type) is the world's action mode.
-        self.mode = action_modes.for_world(world, drive if world == 'two_rooms' else None)
+        self.mode = action_modes.for_world(world, drive if world in DRIVEN_WORLDS else None)
         self.drive = self.mode.name
         self.action_dim = int(np.prod(env.action_space.shape))
         self.scales = self._scales()
@@ -192,11 +194,14 @@ class SimStepper:
                 pass
             return obs, info
 
-    def reset(self, seed=None):
+    def reset(self, seed=None, layout_seed=None):
+        """A new episode (start drawn from `seed`, or from this stepper's stream); in the
+        rooms world `layout_seed` also rebuilds the walls and doors first."""
         with self.lock:
             if seed is None:
                 seed = int(self.rng.integers(0, 2**31 - 1))
-            self.obs, self.info = self.env.reset(seed=int(seed))
+            options = None if layout_seed is None else {'layout_seed': int(layout_seed)}
+            self.obs, self.info = self.env.reset(seed=int(seed), options=options)
             self.action = self.zero.copy()
             self.stopped_by_watchdog = True
             self.goal_state = None

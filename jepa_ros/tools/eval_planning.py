@@ -2,15 +2,16 @@
 
 The tasks depend on --seed and --task-kind only, so every planner faces the same start/goal
 pairs. Success is the simulator's ground truth. The loop is jepa_ros.core.rollouts.
+`--world rooms` (procedural layouts: --grid, --layout-split) is jepa_ros.tools.eval_rooms.
 """
 import json
 import math
 import os
 
-
 from jepa_ros.core.planners import PLANNERS, planning_params
 
-TASK_KINDS = ['any', 'same_room', 'cross_room', 'cross_far', 'far']  # far: reach
+# far: reach, and rooms (goal 3+ rooms away); adjacent: rooms (1 room away)
+TASK_KINDS = ['any', 'same_room', 'cross_room', 'cross_far', 'far', 'adjacent']
 
 
 def add_arguments(parser):
@@ -38,6 +39,12 @@ def add_arguments(parser):
     parser.add_argument('--smoothness-weight', type=float, default=0.0)
     parser.add_argument('--device', default='auto')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    parser.add_argument('--grid', default=None, help='rooms: R x C rooms (default 1x2)')
+    parser.add_argument('--layout-split', default=None, choices=['train', 'held-out'],
+                        help='rooms: layouts of task i = index seed + i of this split '
+                             '(default held-out)')
+    parser.add_argument('--no-random-floor', action='store_true',
+                        help='rooms: skip the random-policy floor on the same tasks')
     add_planning_arguments(parser)
 
 
@@ -129,7 +136,11 @@ def build(args, device):
     planner, cost = build_planning(planning_values(args, critic is not None), model,
                                    critic=critic, action_dim=model.config.action_dim,
                                    **extra)
-    env = make_env(args.world)
+    if args.world == 'rooms':
+        from jepa_ros.tools.eval_rooms import env_kwargs
+        env = make_env(args.world, **env_kwargs(args, model))
+    else:
+        env = make_env(args.world)
     return env, model, planner, cost
 
 
@@ -160,7 +171,11 @@ def run(args):
     for path in (args.ckpt, args.critic, args.actor):
         if path and not os.path.exists(path):
             raise FileNotFoundError(f'{path} not found')
+    from jepa_ros.tools import eval_rooms
+    eval_rooms.check_arguments(args)
     device = pick_device(args.device)
+    if args.world == 'rooms':
+        return eval_rooms.run(args, device)
     env, model, planner, cost = build(args, device)
     tasks = make_tasks(env, args.episodes, args.seed, args.task_kind)
     bar = tqdm(total=len(tasks), desc=f'{args.planner}', disable=args.quiet)
