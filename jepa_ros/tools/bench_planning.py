@@ -54,7 +54,7 @@ def _eval_argv(args, planner, kind, episodes, critic=True):
         argv += ['--critic', args.critic]
     if args.actor:
         argv += ['--actor', args.actor]
-    return argv
+    return argv + ['--threads', str(args.threads)]
 
 
 def _eval(args, planner, kind, episodes, out_json, critic=True):

@@ -38,6 +38,9 @@ def add_arguments(parser):
                         help='weight of the critic term (steps) when --critic is given')
     parser.add_argument('--smoothness-weight', type=float, default=0.0)
     parser.add_argument('--device', default='auto')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (1: what the world_model node runs with; more '
+                             'threads on a busy machine make planning much slower)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     parser.add_argument('--grid', default=None, help='rooms: R x C rooms (default 1x2)')
     parser.add_argument('--layout-split', default=None, choices=['train', 'held-out'],
@@ -163,7 +166,7 @@ def run(args):
     from jepa_ros.core.rollouts import evaluate, make_tasks, summarise
     from jepa_ros.core.device import pick_device
 
-    for name in ('episodes', 'max_steps', 'horizon', 'execute_steps'):
+    for name in ('episodes', 'max_steps', 'horizon', 'execute_steps', 'threads'):
         if getattr(args, name) < 1:
             raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
     if args.budget_ms is not None and args.budget_ms <= 0:
@@ -173,6 +176,8 @@ def run(args):
             raise FileNotFoundError(f'{path} not found')
     from jepa_ros.tools import eval_rooms
     eval_rooms.check_arguments(args)
+    import torch
+    torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     if args.world == 'rooms':
         return eval_rooms.run(args, device)
