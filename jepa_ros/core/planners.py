@@ -19,6 +19,17 @@ plan's optimisation; cem/mppi 128 samples x 4 iterations) are tuned for receding
 control on the two_rooms world model on one CPU thread, with the critic as terminal term
 (weight 1): see docs/BENCHMARKS.md, section planning, for the measurements.
 
+Planning under uncertainty (`scenarios` K > 1; gd, cem, mppi): a world model with a latent
+variable z (core/latent.py) predicts one future per code sequence. Each candidate action
+sequence is then rolled out under K scenarios, the same K for every candidate of a plan
+(common random numbers: candidates differ only by their actions): scenario 0 holds z = 0
+(code 0, which training makes the average outcome: the nominal prediction, whose latents
+the plan reports), the others draw a code per step, a non-zero one with probability
+`scenario_z_rate` (uniform over the non-zero codes), redrawn for every plan. The candidate's
+cost is the mean over scenarios (`risk` mean: expected cost), the mean of the worst
+`cvar_alpha` share (`risk` cvar) or the worst (`risk` worst). K = 1 is the deterministic
+planner, unchanged (no random draws either).
+
 Every planner declares its settings (PARAMS, `Param` from jepa_ros.core.params) and
 registers itself with `@register_planner`; the settings shared by several planners
 (horizon, seed, samples, iterations) are SHARED_PARAMS. `planning_params()` lists every
@@ -47,7 +58,21 @@ SHARED_PARAMS = {
                      min=1, max=8192),
     'iterations': Param('iterations', 4, 'sampling iterations per plan at most (cem, mppi)',
                         min=1, max=1000),
+    # Planning under uncertainty with the latent variable z (gd, cem, mppi).
+    'scenarios': Param('scenarios', 1, 'latent-variable scenarios each candidate is rolled '
+                       'out under (gd, cem, mppi); 1: z = 0 only, the deterministic planner; '
+                       '> 1 needs a world model with z (z_dim > 0). The plan reports the z = 0 '
+                       'latents and its per-term breakdown is of them', min=1, max=64),
+    'risk': Param('risk', 'mean', 'how the scenario costs of a candidate combine: mean '
+                  '(expected cost), cvar (mean of the worst cvar_alpha share), worst',
+                  choices=('mean', 'cvar', 'worst')),
+    'cvar_alpha': Param('cvar_alpha', 0.25, 'share of the worst scenarios risk cvar averages',
+                        min=0.01, max=1.0),
+    'scenario_z_rate': Param('scenario_z_rate', 0.3, 'chance per step that a sampled '
+                             'scenario (all but the first, which keeps z = 0) takes a non-zero '
+                             'z code', min=0.0, max=1.0),
 }
+UNCERTAINTY = ('scenarios', 'risk', 'cvar_alpha', 'scenario_z_rate')
 
 
 def register_planner(cls):
@@ -124,11 +149,13 @@ class Planner:
         return cfg
 
     def __init__(self, model, horizon=12, action_dim=None, action_low=-1.0, action_high=1.0,
-                 seed=0, **unused):
+                 seed=0, scenarios=1, risk='mean', cvar_alpha=0.25, scenario_z_rate=0.3,
+                 **unused):
         if unused:
             raise ValueError(f'{self.name}: unknown planner parameters {sorted(unused)}')
         if horizon < 1:
             raise ValueError('horizon must be >= 1')
+        self._init_scenarios(model, scenarios, risk, cvar_alpha, scenario_z_rate)
         self.model = model
         self.horizon = int(horizon)
         self.action_dim = int(action_dim or _infer_action_dim(model) or 0)
@@ -160,6 +187,47 @@ class Planner:
     def rollout(self, s0, actions):
         return self.model.rollout(s0, actions)
 
+    # -- scenarios of the latent variable z ---------------------------------------------
+    def _init_scenarios(self, model, scenarios, risk, cvar_alpha, z_rate):
+        self.scenarios, self.risk = int(scenarios), str(risk)
+        self.cvar_alpha, self.scenario_z_rate = float(cvar_alpha), float(z_rate)
+        for p in (SHARED_PARAMS['scenarios'], SHARED_PARAMS['risk'],
+                  SHARED_PARAMS['cvar_alpha']):
+            reason = p.validate(getattr(self, p.name))
+            if reason:
+                raise ValueError(f'{self.name}: {reason}')
+        if not 0.0 <= self.scenario_z_rate <= 1.0:
+            raise ValueError(f'{self.name}: scenario_z_rate must be in [0, 1]')
+        self._codes = self._scenario_z = None
+        if self.scenarios > 1:
+            codes = getattr(model, 'latent_codes', lambda: None)()
+            if codes is None:
+                raise ValueError(f'{self.name}: scenarios > 1 needs a world model with a '
+                                 'latent variable z (z_dim > 0); this one has none')
+            self._codes = codes.detach()
+
+    def _draw_scenarios(self, like):
+        """(K, T, Z) z sequences for this plan: row 0 all zeros, then sampled ones."""
+        k, t = self.scenarios, self.horizon
+        codes = self._codes.to(device=like.device, dtype=like.dtype)
+        g = self.generator(like.device)
+        index = torch.zeros(k, t, dtype=torch.long, device=like.device)
+        if codes.shape[0] > 1:
+            nonzero = torch.rand(k - 1, t, generator=g, device=like.device) \
+                < self.scenario_z_rate
+            drawn = torch.randint(1, codes.shape[0], (k - 1, t), generator=g,
+                                  device=like.device)
+            index[1:] = torch.where(nonzero, drawn, torch.zeros_like(drawn))
+        return codes[index]
+
+    def _combine(self, costs):
+        """(K, ...) scenario costs -> (...) by `risk`."""
+        if self.risk == 'mean':
+            return costs.mean(dim=0)
+        if self.risk == 'worst':
+            return costs.max(dim=0).values
+        m = max(1, math.ceil(self.cvar_alpha * costs.shape[0]))
+        return costs.topk(m, dim=0).values.mean(dim=0)
     @staticmethod
     def _deadline(budget_s):
         return None if budget_s is None else time.perf_counter() + float(budget_s)
@@ -193,10 +261,14 @@ class Planner:
         goals = goals.detach().to(states)
         if warm_starts is not None:
             warm_starts = self.clamp(warm_starts.detach().to(states))
+        if self.scenarios > 1:   # the same scenarios for every candidate of this plan
+            self._scenario_z = self._draw_scenarios(states)
         actions, latents, costs, info = self._solve(states, goals, cost, warm_starts,
                                                     self._deadline(budget_s))
         info.update(planner=self.name, costs=costs.detach().cpu().tolist(),
                     compute_ms=(time.perf_counter() - t0) * 1e3)
+        if self.scenarios > 1:
+            info.update(scenarios=self.scenarios, risk=self.risk)
         return PlanResult(actions.detach(), latents.detach(), info)
 
     def _solve(self, states, goals, cost, warm, deadline):
@@ -204,14 +276,22 @@ class Planner:
 
     # -- shared for sampling/optimising planners ---------------------------------------
     def _evaluate(self, states, goals, candidates, cost):
-        """Cost of N candidates for each of P problems: candidates (P,N,T,A) -> (P,N), lat."""
+        """Cost of N candidates for each of P problems: candidates (P,N,T,A) -> (P,N), lat.
+        With scenarios > 1 the cost combines the K scenarios by `risk`; lat: z = 0's."""
         p, n = candidates.shape[:2]
         flat = candidates.reshape(p * n, self.horizon, self.action_dim)
         s0 = states.repeat_interleave(n, dim=0)
         g = goals.repeat_interleave(n, dim=0)
-        lat = self.rollout(s0, flat)
-        c = cost(lat, flat, g).view(p, n)
-        return c, lat.view(p, n, self.horizon, -1)
+        if self.scenarios == 1:
+            lat = self.rollout(s0, flat)
+            c = cost(lat, flat, g).view(p, n)
+            return c, lat.view(p, n, self.horizon, -1)
+        k, b = self.scenarios, p * n
+        z = self._scenario_z.repeat_interleave(b, dim=0)           # (K*B, T, Z)
+        flat_k = flat.repeat(k, 1, 1)
+        lat = self.model.rollout(s0.repeat(k, 1), flat_k, z)      # scenario-major
+        c = self._combine(cost(lat, flat_k, g.repeat(k, 1)).view(k, p, n))
+        return c, lat[:b].view(p, n, self.horizon, -1)
 
 
 class _Best:
@@ -255,6 +335,7 @@ class GradientPlanner(Planner):
     (test_planners.py; success rates in docs/BENCHMARKS.md, section planning).
     """
     name = 'gd'
+    SHARED = UNCERTAINTY
     PARAMS = (
         Param('iterations', 1, 'Adam steps per plan at most (the optimisation continues '
               'across re-plans, so 1 is enough at the plan rate)', min=1, max=1000),
@@ -380,7 +461,7 @@ class _SamplingPlanner(Planner):
     are smooth; the current mean is always one of the candidates.
     """
 
-    SHARED = ('samples', 'iterations')
+    SHARED = ('samples', 'iterations') + UNCERTAINTY
     PARAMS = (
         Param('init_std', 0.6, 'initial sampling std (fraction of half the action range)',
               min=0.0, max=10.0),
@@ -557,8 +638,12 @@ class _EncodedModel:
     def __init__(self, model, encode):
         self.model, self.encode = model, encode
 
-    def rollout(self, s0, actions):
-        lat = self.model.rollout(s0, actions)
+    def latent_codes(self):
+        return getattr(self.model, 'latent_codes', lambda: None)()
+
+    def rollout(self, s0, actions, z=None):
+        lat = self.model.rollout(s0, actions) if z is None \
+            else self.model.rollout(s0, actions, z)
         b, t, d = lat.shape
         return self.encode(lat.reshape(b * t, d)).view(b, t, -1)
 

@@ -21,6 +21,11 @@ episode file under <data_dir>/<session>/<save_dir>/ and starts the next episode.
 Paths from parameters stay inside `data_dir` (no absolute paths, no `..`, no symlink
 escapes). A write error (disk full, unwritable directory) stops recording with an error
 in the log and on /diagnostics; the node stays up and ~/start retries.
+
+Surprise events (the world model's jepa/surprise_event, JSON with the state's stamp) are
+kept: `surprise_save_after_s` after an event the ring buffer is saved as above, cut to the
+transitions from `surprise_save_before_s` before the event's stamp, as
+<save_dir>/surprise_NNNN.mcap; events arriving meanwhile go into the same episode.
 """
 import datetime
 import importlib
@@ -88,6 +93,13 @@ PARAMS = [
     ParamSpec('action_scale', [1.5, 1.5], 'physical units per normalised action unit'),
     ParamSpec('state_fields', ['x', 'y', 'yaw'], 'odometry fields that make the state'),
     ParamSpec('dt', 0.1, 'control period of the recorded robot (s)', min=1e-4, max=10.0),
+    ParamSpec('surprise_event_topic', 'jepa/surprise_event', 'surprise events (std_msgs/'
+              'String JSON from world_model) that save an episode around them; empty: none',
+              read_only=True),
+    ParamSpec('surprise_save_before_s', 5.0, 'seconds of transitions before a surprise '
+              'event kept in its episode', min=0.0, max=86400.0),
+    ParamSpec('surprise_save_after_s', 2.0, 'seconds after a surprise event before its '
+              'episode is saved (the transitions after it)', min=0.0, max=600.0),
 ]
 
 
@@ -123,7 +135,8 @@ class MemoryNode(Node):
         self.save_dir = resolve_inside(self.session_dir, p['save_dir'])
         self.meta = self._meta_from_params()
         self.counts = {'messages': 0, 'dropped_not_recording': 0, 'nonfinite_cmd': 0,
-                       'bad_images': 0, 'saved_episodes': 0}
+                       'bad_images': 0, 'saved_episodes': 0, 'surprise_events': 0,
+                       'surprise_episodes': 0}
         self.ring = RingBuffer(p['ring_capacity'])
         self._last_action = np.zeros(len(self.meta['action_fields']), np.float32)
         self._last_state = None
@@ -138,6 +151,12 @@ class MemoryNode(Node):
         self.create_service(Trigger, '~/save', self._on_save, callback_group=self.group)
         self.create_service(Trigger, '~/start', self._on_start, callback_group=self.group)
         self.create_service(Trigger, '~/stop', self._on_stop, callback_group=self.group)
+        self._surprise_timer = None   # a pending save of a surprise episode
+        self._surprise_stamp = None   # stamp of the event it is about
+        if p['surprise_event_topic']:
+            from std_msgs.msg import String
+            self.create_subscription(String, p['surprise_event_topic'],
+                                     self._on_surprise_event, 10, callback_group=self.group)
         if p['metadata_topic']:
             from std_msgs.msg import String
             qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
@@ -219,7 +238,7 @@ class MemoryNode(Node):
     def _resolve(self, topic):
         try:
             return self.resolve_topic_name(topic)
-        except Exception:  # noqa: BLE001 - an invalid name is reported once below
+        except Exception:  # an invalid name is reported once below
             return None
 
     def _on_discovery(self):
@@ -260,7 +279,7 @@ class MemoryNode(Node):
         t_ns = self._now_ns()
         try:
             record = self._to_ring(topic, msgtype, cls, raw, t_ns)
-        except Exception as exc:  # noqa: BLE001 - a bad message never stops recording
+        except Exception as exc:  # a bad message never stops recording
             record = True
             self.get_logger().warning(f'{topic}: {exc}', throttle_duration_sec=5.0)
         if not record:
@@ -314,10 +333,15 @@ class MemoryNode(Node):
         return True
 
     # ---- services --------------------------------------------------------------------
-    def save_episode(self):
-        """Write the ring buffer as one episode file; returns its path. Clears the buffer."""
+    def save_episode(self, since=None, prefix='episode'):
+        """Write the ring buffer (the transitions stamped `since` or later, when given) as
+        one episode file <save_dir>/<prefix>_NNNN.mcap; returns (path, transitions).
+        Clears the buffer."""
         from jepa_ros.data.episodes import write_episode
         snap = self.ring.snapshot()
+        if since is not None and len(snap['stamps']):
+            keep = snap['stamps'] >= since
+            snap = {k: (v[keep] if v is not None else None) for k, v in snap.items()}
         n = len(snap['images'])
         if n < 2:
             raise ValueError(f'only {n} transition(s) buffered: nothing to save')
@@ -330,7 +354,7 @@ class MemoryNode(Node):
         os.makedirs(self.save_dir, exist_ok=True)
         k = self.counts['saved_episodes']
         while True:
-            path = os.path.join(self.save_dir, f'episode_{k:04d}.mcap')
+            path = os.path.join(self.save_dir, f'{prefix}_{k:04d}.mcap')
             if not os.path.exists(path):
                 break
             k += 1
@@ -350,6 +374,37 @@ class MemoryNode(Node):
             resp.success, resp.message = False, f'save failed: {exc}'
             self.get_logger().error(resp.message)
         return resp
+
+    def _on_surprise_event(self, msg):
+        """Schedule the save of an episode around the event (one per pending save)."""
+        self.counts['surprise_events'] += 1
+        try:
+            stamp = json.loads(msg.data).get('stamp')
+            stamp = float(stamp) if stamp is not None else None
+        except (ValueError, TypeError, AttributeError) as exc:
+            self.get_logger().warning(f'surprise event without a usable stamp ({exc}): '
+                                      'keeping the whole ring buffer', throttle_duration_sec=5.0)
+            stamp = None
+        if self._surprise_timer is not None:
+            return   # a save is pending: this event goes into the same episode
+        self._surprise_stamp = stamp
+        self._surprise_timer = self.create_timer(
+            max(float(self.p['surprise_save_after_s']), 1e-3), self._save_surprise_episode,
+            callback_group=self.group)
+
+    def _save_surprise_episode(self):
+        timer, self._surprise_timer = self._surprise_timer, None
+        if timer is not None:
+            self.destroy_timer(timer)   # one shot
+        since = None if self._surprise_stamp is None \
+            else self._surprise_stamp - float(self.p['surprise_save_before_s'])
+        try:
+            path, n = self.save_episode(since=since, prefix='surprise')
+        except (OSError, ValueError) as exc:
+            self.get_logger().error(f'surprise episode not saved: {exc}')
+            return
+        self.counts['surprise_episodes'] += 1
+        self.get_logger().info(f'surprise episode: {path} ({n} transitions)')
 
     def _on_start(self, _req, resp):
         ok = self._start_recording()

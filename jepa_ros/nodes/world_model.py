@@ -11,7 +11,20 @@ PlanResult.info['subgoal'] when the planner reports it, else from the level-2 pl
 same call). Planner, horizon, budget and cost weights are parameters that apply to the next
 plan when changed. With `critic_checkpoint` the trainable critic (jepa_ros.core.critic) is
 the `critic` cost term on the last predicted latent, weighted by `cost.critic.weight`.
+
+Surprise (jepa_ros.core.surprise): each new state is compared with the one-step prediction
+of the newest plan made from the state one `step_dt` before it, i.e. with what the model
+predicted from the previous state and the plan's first action. The node does not see the
+command the actor actually sent (limits, Mode-1 fall-back), so the plan's first action
+stands for the executed one; in Mode-1 (`planning` false) there are no plans and no
+surprise. The prediction energy (latent MSE, as the goal term) goes out on jepa/surprise
+(std_msgs/Float32, one per scored state: a plain number rqt_plot and `ros2 topic echo`
+show, published as the state arrives); an energy more than `surprise.threshold` spreads
+above the running baseline starts an event, published on jepa/surprise_event
+(std_msgs/String, JSON with the state's stamp and the figures, which the memory node uses
+to save an episode around it). /diagnostics carries surprise, baseline, spread and counts.
 """
+import json
 import math
 import threading
 import time
@@ -22,6 +35,7 @@ from jepa_ros.core.backends import check_planner_backend
 from jepa_ros.core.cost import IntrinsicCost
 from jepa_ros.core.critic import load_frozen_critic
 from jepa_ros.core.planners import flat_planner_names, make_planner, planner_kwargs, planning_params
+from jepa_ros.core.surprise import PredictionHistory, SurpriseDetector, prediction_energy
 from jepa_ros.nodes.backend import backend_params, load_node_backend
 from jepa_ros.nodes.diagnostics import RateMeter
 from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param,
@@ -71,6 +85,15 @@ PARAMS = [
               min=0.01, max=60.0),
     ParamSpec('torch_threads', 1, 'torch intra-op threads of this node', min=1,
               max=64, read_only=True),
+    ParamSpec('surprise.threshold', 25.0, 'a surprise event starts when the prediction '
+              'energy exceeds the running baseline (median) by this many spreads '
+              '(1.4826 x median absolute deviation; model errors are heavy-tailed: on the '
+              'shipped two_rooms model normal motion stays below 25, a 0.3 m teleport '
+              'scores 40-70)', min=0.5, max=1000.0),
+    ParamSpec('surprise.min_samples', 20, 'scored states in the baseline window before '
+              'any event', min=2, max=100000),
+    ParamSpec('surprise.window', 200, 'scored states the running baseline is computed '
+              'from (at least surprise.min_samples)', min=2, max=100000),
     ParamSpec('autostart', True, 'configure and activate on start (own process)',
               read_only=True),
 ]
@@ -78,7 +101,7 @@ PARAMS = [
 
 class WorldModelNode(ModelLifecycleNode):
     MODEL_ATTRS = ('model', 'planner', 'critic')
-    CONFIGURED_ENTITIES = ('plan_pub', 'subgoal_pub')
+    CONFIGURED_ENTITIES = ('plan_pub', 'subgoal_pub', 'surprise_pub', 'surprise_event_pub')
     ACTIVE_ENTITIES = ('subs', 'plan_timer', 'plan_trigger')
 
     def __init__(self, model=None, critic=None, **kwargs):
@@ -105,6 +128,16 @@ class WorldModelNode(ModelLifecycleNode):
         self.stats = {'plans': 0, 'deadline_misses': 0, 'consecutive_misses': 0,
                       'last_compute_ms': 0.0, 'last_cost': float('nan')}
         self.rate = RateMeter()
+        # Surprise: one-step predictions of recent plans (written by the plan group, read
+        # by the state callback, hence the lock) and the detector (state callback only).
+        self.surprise_pub = self.surprise_event_pub = None
+        self.surprise = SurpriseDetector(self.p['surprise.threshold'],
+                                         self.p['surprise.min_samples'],
+                                         self.p['surprise.window'])
+        self.predictions = PredictionHistory()
+        self.prediction_lock = threading.Lock()
+        self.surprise_unscored = 0
+        self._last_scored_stamp = None
 
     # ---- parameters -------------------------------------------------------------------
     def _check_params(self, changed):
@@ -112,6 +145,9 @@ class WorldModelNode(ModelLifecycleNode):
         nothing (the set may still be refused)."""
         trial = dict(self.p)
         trial.update(changed)
+        if trial['surprise.min_samples'] > trial['surprise.window']:
+            raise ValueError(f"surprise.min_samples ({trial['surprise.min_samples']}) must "
+                             f"not exceed surprise.window ({trial['surprise.window']})")
         if set(changed) & PLANNER_KEYS:   # gd needs autograd: torch modules only
             check_planner_backend(trial, self._backend_in_use())
         if self.model is not None and set(changed) & PLANNER_KEYS:
@@ -125,6 +161,9 @@ class WorldModelNode(ModelLifecycleNode):
             self.rebuild = True
             if 'horizon' in changed or 'planner' in changed:
                 self.previous = self.previous_stamp = None
+        if {'surprise.threshold', 'surprise.min_samples', 'surprise.window'} & set(changed):
+            self.surprise.configure(self.p['surprise.threshold'],
+                                    self.p['surprise.min_samples'], self.p['surprise.window'])
         if 'plan_rate' in changed and self.plan_timer is not None:
             self.destroy_timer(self.plan_timer)
             self.plan_timer = self.create_timer(1.0 / float(changed['plan_rate']),
@@ -187,11 +226,19 @@ class WorldModelNode(ModelLifecycleNode):
         with self.lock:
             self._build()
             self._warm_up()
+        with self.prediction_lock:   # a new model: earlier energies are on another scale
+            self.predictions.clear()
+        self.surprise.reset()
 
     def create_outputs(self):
+        from std_msgs.msg import Float32, String
+
         from jepa_ros_interfaces.msg import LatentState, Plan
         self.plan_pub = self.create_lifecycle_publisher(Plan, 'jepa/plan', 10)
         self.subgoal_pub = self.create_lifecycle_publisher(LatentState, 'jepa/subgoal', 10)
+        self.surprise_pub = self.create_lifecycle_publisher(Float32, 'jepa/surprise', 10)
+        self.surprise_event_pub = self.create_lifecycle_publisher(
+            String, 'jepa/surprise_event', 10)
 
     def start(self):
         from jepa_ros_interfaces.msg import LatentState
@@ -230,6 +277,50 @@ class WorldModelNode(ModelLifecycleNode):
             self.state_rx = time.monotonic()
             if self.p['plan_on_state'] and self.plan_trigger is not None:
                 self.plan_trigger.trigger()
+            try:
+                self.score_surprise(msg.header, z)
+            except Exception as exc:  # monitoring must never stop the state callback
+                self.log.warn('surprise', f'surprise not scored: {exc!r}')
+
+    # ---- surprise ---------------------------------------------------------------------
+    def score_surprise(self, header, latent):
+        """Compare a new state with the prediction made for it one step earlier; publish
+        the energy and, at an event onset, the event. Returns the SurpriseSample or None
+        (no prediction for this state: no plan from the state before it)."""
+        stamp = stamp_to_sec(header.stamp)
+        with self.prediction_lock:
+            if stamp == self._last_scored_stamp:   # the same state again
+                return None
+            predicted = self.predictions.match(stamp, float(self.p['step_dt']))
+            self._last_scored_stamp = stamp
+        if predicted is None:
+            self.surprise_unscored += 1
+            self.diag.set('surprise_unscored', self.surprise_unscored)
+            return None
+        sample = self.surprise.update(prediction_energy(predicted, latent))
+        self._publish_surprise(stamp, sample)
+        return sample
+
+    def _publish_surprise(self, stamp, sample):
+        from std_msgs.msg import Float32, String
+
+        def finite(x, digits=6):
+            return round(float(x), digits) if math.isfinite(x) else None
+        if self.surprise_pub is not None:
+            self.surprise_pub.publish(Float32(data=float(sample.energy)))
+        for key, value in (('surprise', sample.energy), ('surprise_baseline', sample.baseline),
+                           ('surprise_spread', sample.spread), ('surprise_score', sample.score)):
+            self.diag.set(key, finite(value))
+        self.diag.set('surprise_samples', sample.samples)
+        self.diag.set('surprise_events', sample.events)
+        if not sample.onset:
+            return
+        event = {'stamp': stamp, 'energy': finite(sample.energy),
+                 'baseline': finite(sample.baseline), 'spread': finite(sample.spread),
+                 'score': finite(sample.score, 3), 'events': sample.events}
+        self.get_logger().info(f'surprise event: {event}')
+        if self.surprise_event_pub is not None:
+            self.surprise_event_pub.publish(String(data=json.dumps(event)))
 
     def _on_goal(self, msg):
         if self.model is None:
@@ -272,6 +363,8 @@ class WorldModelNode(ModelLifecycleNode):
         compute_ms = (time.perf_counter() - t0) * 1e3
         actions = torch.nan_to_num(res.actions.detach(), nan=0.0).clamp(-1.0, 1.0)
         self.previous, self.previous_stamp = actions, stamp
+        with self.prediction_lock:   # what the plan predicts for the next state
+            self.predictions.add(stamp, res.latents[0].detach().cpu())
         res.info['cost_terms'] = cost.plan_breakdown(res.latents, actions, g)
         self._publish(header, name, actions, res, compute_ms, budget)
         if name == 'hierarchical' and self.subgoal_pub is not None:
