@@ -40,6 +40,8 @@ import warnings
 import torch
 from torch import nn
 
+from jepa_ros.core.predictor import rollout_by_steps
+
 FORMATS = ('onnx', 'torchscript')
 EXTENSIONS = {'onnx': '.onnx', 'torchscript': '.ts'}
 MANIFEST = 'export.json'
@@ -108,11 +110,8 @@ class RolloutGraph(_Precision):
         self.predictor, self.horizon = predictor, int(horizon)
 
     def forward(self, s0, actions):
-        s, a, out = self.inside(s0), self.inside(actions), []
-        for t in range(self.horizon):
-            s = self.predictor(s, a[:, t])
-            out.append(s)
-        return self.outside(torch.stack(out, dim=1))
+        a = self.inside(actions)[:, :self.horizon]
+        return self.outside(rollout_by_steps(self.predictor, self.inside(s0), a))
 
 
 class MLPGraph(_Precision):

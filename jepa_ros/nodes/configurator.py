@@ -27,19 +27,17 @@ from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
-from jepa_ros.core.cost import COST_TERMS, term_params
 from jepa_ros.core.planners import planner_params
 from jepa_ros.nodes.diagnostics import DIAG_OK, DIAG_WARN, Diagnostics
 from jepa_ros.nodes.executors import run_node
 from jepa_ros.nodes.messages import ImageError, image_to_rgb
-from jepa_ros.nodes.ownership import OWNED_PARAMETERS_SERVICE, owned_values
+from jepa_ros.nodes.ownership import (COST_WEIGHT_PARAMS, OWNED_PARAMETERS_SERVICE,
+                                      owned_values)
 from jepa_ros.nodes.parameters import ParamSpec, declare_params
 from jepa_ros.nodes.qos import LATCHED_QOS
 
 # Planner and cost weight declarations live in core (planners / cost terms).
 PLANNER_PARAM = next(p for p in planner_params() if p.name == 'planner')
-COST_WEIGHT_PARAMS = [p for name in COST_TERMS for p in term_params(name)
-                      if p.name == f'cost.{name}.weight']
 
 PARAMS = [
     ParamSpec('mode', 'mode2', 'mode2: plan with the world model; mode1: reactive '

@@ -13,9 +13,10 @@ from rcl_interfaces.msg import SetParametersResult
 
 from jepa_ros.core.cost import COST_TERMS, term_params
 
-COST_WEIGHT_KEYS = [p.name for name in COST_TERMS for p in term_params(name)
-                    if p.name == f'cost.{name}.weight']
-WORLD_MODEL_KEYS = ['planner', 'horizon', 'budget_s'] + COST_WEIGHT_KEYS
+# The weight of every registered cost term (core declarations: name, default, range).
+COST_WEIGHT_PARAMS = [p for name in COST_TERMS for p in term_params(name)
+                      if p.name == f'cost.{name}.weight']
+WORLD_MODEL_KEYS = ['planner', 'horizon', 'budget_s'] + [p.name for p in COST_WEIGHT_PARAMS]
 ACTOR_KEYS = ['mode']
 OWNED_KEYS = {
     'world_model': {**{k: k for k in WORLD_MODEL_KEYS}, 'planning': 'mode'},

@@ -14,7 +14,6 @@ Image size: by default the arena at sim/rooms.yaml's metres_per_pixel (two_rooms
 import math
 
 import numpy as np
-import pybullet
 
 from jepa_ros.sim.rooms_layout import (RoomsLayout, default_image_size, grid_name,
                                        layout_split, parse_grid)
@@ -104,31 +103,9 @@ class RoomsEnv(TwoRoomsEnv):
                     self._box([t / 2, half_len, wh], [door.line, mid, wh], colours['wall'])
                 else:
                     self._box([half_len, t / 2, wh], [mid, door.line, wh], colours['wall'])
-        # Robot: a cylinder with a flat heading bar on top, as in two_rooms.
-        r, rh = lay.radius, float(c['robot_height']) / 2
-        body_vis = pb.createVisualShape(pybullet.GEOM_CYLINDER, radius=r, length=2 * rh,
-                                        rgbaColor=list(colours['robot']) + [1])
-        body_col = pb.createCollisionShape(pybullet.GEOM_CYLINDER, radius=r, height=2 * rh)
-        bar_vis = pb.createVisualShape(pybullet.GEOM_BOX, halfExtents=[r * 0.5, r * 0.3, 0.01],
-                                       rgbaColor=list(colours['heading']) + [1])
-        self._z = rh
         start = lay.room_rects[lay.rooms[0]]
-        self._robot = pb.createMultiBody(
-            baseMass=1.0, baseCollisionShapeIndex=body_col, baseVisualShapeIndex=body_vis,
-            basePosition=[(start[0] + start[1]) / 2, (start[2] + start[3]) / 2, rh],
-            linkMasses=[0], linkCollisionShapeIndices=[-1],
-            linkVisualShapeIndices=[bar_vis], linkPositions=[[r * 0.5, 0, rh + 0.01]],
-            linkOrientations=[[0, 0, 0, 1]], linkInertialFramePositions=[[0, 0, 0]],
-            linkInertialFrameOrientations=[[0, 0, 0, 1]], linkParentIndices=[0],
-            linkJointTypes=[pybullet.JOINT_FIXED], linkJointAxis=[[0, 0, 1]])
-        pb.changeDynamics(self._robot, -1, lateralFriction=0.0, restitution=0.0,
-                          linearDamping=0.0, angularDamping=0.0)
-        # Nearly orthographic top-down camera over the arena and its outer walls (see
-        # two_rooms: TinyRenderer ignores orthographic projections).
-        extent, fov = h + t, 20.0
-        height = extent / math.tan(math.radians(fov / 2))
-        self._view = pb.computeViewMatrix([0, 0, height], [0, 0, 0], [0, 1, 0])
-        self._proj = pb.computeProjectionMatrixFOV(fov, 1.0, height - 1.0, height + 1.0)
+        self._add_robot((start[0] + start[1]) / 2, (start[2] + start[3]) / 2)
+        self._add_camera(h + t)   # the arena and its outer walls, as in two_rooms
 
     def state(self):
         """Current (x, y, yaw) (ground truth; the explorer steers with it)."""

@@ -97,7 +97,14 @@ class TwoRoomsEnv(gym.Env):
         self._door_away = [dx, 0, -10.0]  # parked below the floor when the door is open
         self._door_block = self._box([t / 2, lay.door_half, wh], self._door_away,
                                      colours['door_block'])
-        # Robot: a cylinder with a flat heading bar on top, pointing along +x of its frame.
+        self._add_robot(0.0, 0.0)
+        self._add_camera(h + t)
+
+    def _add_robot(self, x, y):
+        """The robot: a cylinder with a flat heading bar on top, pointing along +x of its
+        frame, at (x, y)."""
+        pb, lay, c = self._pb, self.layout, self.layout.config
+        colours = c['colours']
         r, rh = lay.radius, float(c['robot_height']) / 2
         body_vis = pb.createVisualShape(pybullet.GEOM_CYLINDER, radius=r, length=2 * rh,
                                         rgbaColor=list(colours['robot']) + [1])
@@ -107,20 +114,23 @@ class TwoRoomsEnv(gym.Env):
         self._z = rh
         self._robot = pb.createMultiBody(
             baseMass=1.0, baseCollisionShapeIndex=body_col, baseVisualShapeIndex=body_vis,
-            basePosition=[0, 0, rh], linkMasses=[0], linkCollisionShapeIndices=[-1],
+            basePosition=[x, y, rh], linkMasses=[0], linkCollisionShapeIndices=[-1],
             linkVisualShapeIndices=[bar_vis], linkPositions=[[r * 0.5, 0, rh + 0.01]],
             linkOrientations=[[0, 0, 0, 1]], linkInertialFramePositions=[[0, 0, 0]],
             linkInertialFrameOrientations=[[0, 0, 0, 1]], linkParentIndices=[0],
             linkJointTypes=[pybullet.JOINT_FIXED], linkJointAxis=[[0, 0, 1]])
         pb.changeDynamics(self._robot, -1, lateralFriction=0.0, restitution=0.0,
                           linearDamping=0.0, angularDamping=0.0)
-        # Top-down camera seeing the arena and its outer walls. TinyRenderer ignores
-        # orthographic projections, so: a narrow field of view from high up (nearly
-        # orthographic; the wall tops lean out by under a pixel at 64x64).
-        extent, fov = h + t, 20.0
+
+    def _add_camera(self, extent):
+        """Top-down camera seeing +-extent around the origin. TinyRenderer ignores
+        orthographic projections, so: a narrow field of view from high up (nearly
+        orthographic; the wall tops lean out by under a pixel at 64x64)."""
+        fov = 20.0
         height = extent / math.tan(math.radians(fov / 2))
-        self._view = pb.computeViewMatrix([0, 0, height], [0, 0, 0], [0, 1, 0])
-        self._proj = pb.computeProjectionMatrixFOV(fov, 1.0, height - 1.0, height + 1.0)
+        self._view = self._pb.computeViewMatrix([0, 0, height], [0, 0, 0], [0, 1, 0])
+        self._proj = self._pb.computeProjectionMatrixFOV(fov, 1.0, height - 1.0,
+                                                         height + 1.0)
 
     # ---- state ---------------------------------------------------------------------------
     def _get_state(self):
