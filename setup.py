@@ -47,6 +47,8 @@ setup(
     entry_points={
         'console_scripts': [
             'jepa-ros = jepa_ros.cli:main',
+            # the learner process of launch/*.launch.py learn:=true (`jepa-ros learn`)
+            'learner = jepa_ros.tools.learn:main',
         ] + [f'{n} = jepa_ros.nodes.{n}:main' for n in NODES],
     },
 )

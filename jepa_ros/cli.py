@@ -24,6 +24,8 @@ COMMANDS = [
     (('eval', 'planning'), 'jepa_ros.tools.eval_planning',
      'success rate and plan time of a planner on seeded start/goal pairs'),
     (('bringup',), 'jepa_ros.tools.bringup', 'run the whole ROS 2 graph (sim included)'),
+    (('learn',), 'jepa_ros.tools.learn',
+     'keep learning from the memory\'s recordings and swap validated models in'),
     (('demo',), 'jepa_ros.tools.demo', 'reach a series of goal images and write a report'),
     (('bench',), 'jepa_ros.tools.bench', 'run the benchmarks into docs/BENCHMARKS.md'),
     (('params',), 'jepa_ros.tools.params_doc', 'print the parameter reference of every node'),

@@ -14,7 +14,7 @@ from support import REPO, sim_images
 
 from jepa_ros.core import backends
 from jepa_ros.core.backends import BackendError, load_exported
-from jepa_ros.core.checkpoint import load_checkpoint
+from jepa_ros.core.checkpoint import load_checkpoint, model_version
 from jepa_ros.core.critic import load_frozen_critic
 from jepa_ros.core.export import export_checkpoint
 from jepa_ros.core.planners import build_planning
@@ -269,8 +269,12 @@ def test_world_model_node_plans_with_onnxruntime_and_refuses_gd(ros_context, onn
         assert isinstance(node.critic, backends.GoalNetBackend)
         header = Header()
         header.stamp.sec = 5
-        node._on_state(LatentState(header=header, level=1, data=states[0].tolist()))
-        node._on_goal(LatentState(level=1, data=goals[0].tolist()))
+        # Its model version is the one of the export's source checkpoint.
+        assert node.model_version == model_version(onnx_dir) == model_version(WM)
+        version = node.model_version
+        node._on_state(LatentState(header=header, level=1, data=states[0].tolist(),
+                                   model_version=version))
+        node._on_goal(LatentState(level=1, data=goals[0].tolist(), model_version=version))
         res = node.plan_once()
         assert res is not None and res.actions.shape == (12, 2)
         assert torch.isfinite(res.actions).all() and res.actions.abs().max() <= 1.0

@@ -19,6 +19,7 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 from support import LATENT, ProcSet, tiny_checkpoints
 
+from jepa_ros.core.checkpoint import model_version
 from jepa_ros.nodes.qos import LATCHED_QOS
 from jepa_ros.nodes.waiting import call_until_answered, spin_until
 from jepa_ros_interfaces.msg import LatentState, Plan
@@ -63,7 +64,7 @@ def graph(tmp_path_factory):
     rclpy.init()
     node = Node('faults_params_test')
     try:
-        yield node, p
+        yield node, p, model_version(wm)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -85,7 +86,7 @@ def _value(v):
 
 
 def test_bad_parameters_are_refused_with_a_reason_and_the_old_value_kept(graph):
-    node, p = graph
+    node, p, _ = graph
     report = []
     for name, cases in BAD.items():
         client = AsyncParameterClient(node, name)
@@ -118,7 +119,7 @@ def test_bad_parameters_are_refused_with_a_reason_and_the_old_value_kept(graph):
 def test_actor_limits_changed_live_bind_the_next_commands(graph):
     """The actor drives (Mode-1 policy on fed latents); max_linear_speed is changed from
     another process while it runs; every command after the change obeys the new limit."""
-    node, p = graph
+    node, p, version = graph   # the actor drops latents of another model version
     cmds = []
     node.create_subscription(Twist, 'cmd_vel', lambda m: cmds.append((time.monotonic(), m)),
                              100)
@@ -126,10 +127,11 @@ def test_actor_limits_changed_live_bind_the_next_commands(graph):
     gl = node.create_publisher(LatentState, 'jepa/goal_state', LATCHED_QOS)
     pl = node.create_publisher(Plan, 'jepa/plan', 10)
     rng = np.random.default_rng(2)
-    gl.publish(LatentState(level=1, data=rng.normal(size=LATENT).tolist()))
+    gl.publish(LatentState(level=1, data=rng.normal(size=LATENT).tolist(),
+                           model_version=version))
 
     def feed():
-        s = LatentState(level=1, data=rng.normal(size=LATENT).tolist())
+        s = LatentState(level=1, data=rng.normal(size=LATENT).tolist(), model_version=version)
         s.header.stamp = node.get_clock().now().to_msg()
         st.publish(s)
     client = AsyncParameterClient(node, 'actor')

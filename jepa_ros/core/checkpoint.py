@@ -10,6 +10,7 @@ returns an nn.Module with a `.config` dataclass (or `to_dict()`-able) attribute.
 """
 import dataclasses
 import datetime
+import json
 import os
 import subprocess
 import tempfile
@@ -176,3 +177,35 @@ def load_checkpoint(path, map_location='cpu', kind='world_model'):
     extra = dict(payload.get('extra') or {})
     extra['provenance'] = payload.get('provenance', {})
     return model, extra
+
+
+MODEL_VERSION_DIGITS = 12
+
+
+def model_version(path):
+    """The model version of a world model: the first 12 hex digits of the sha256 of the
+    checkpoint file's bytes, which define the latent space. For a folder written by
+    `jepa-ros export` it is the same digits of the source checkpoint's sha256 recorded in
+    its export.json, so a node running the export and one running the checkpoint agree.
+
+    Every node derives its version with this one function, so nodes that load the same
+    file agree without being told. CheckpointError when the file (or manifest) cannot be
+    read."""
+    from jepa_ros.core.export import MANIFEST, sha256_of
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        manifest = os.path.join(path, MANIFEST)
+        try:
+            with open(manifest) as f:
+                digest = json.load(f)['source_sha256']
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f'{path}: no source_sha256 in {MANIFEST} ({exc!r})') \
+                from None
+        if not isinstance(digest, str) or len(digest) < MODEL_VERSION_DIGITS:
+            raise CheckpointError(f'{manifest}: source_sha256 {digest!r} is not a sha256')
+        return digest[:MODEL_VERSION_DIGITS].lower()
+    try:
+        return sha256_of(path)[:MODEL_VERSION_DIGITS]
+    except OSError as exc:
+        raise CheckpointError(f'{path}: cannot read checkpoint ({exc.strerror or exc})') \
+            from None

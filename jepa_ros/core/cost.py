@@ -162,6 +162,34 @@ class CriticCostToGo(CostTerm):
 WEIGHT_MAX = 1e4
 
 
+@register_term
+class Novelty(CostTerm):
+    """Curiosity (the paper's intrinsic motivation to explore): rewards predicted latents
+    far from every remembered one. Cost = minus the mean over the horizon of the distance
+    (latent_distance units) from each predicted latent to its nearest neighbour in the
+    memory, counted up to `cap` so that a wild extrapolation of the predictor is not worth
+    more than a state just outside the memory. The memory (ctx.extra['visited'], (N, D))
+    is kept by the caller (IntrinsicCost.set_visited); with none, the term is zero."""
+    name = 'novelty'
+    description = 'curiosity: minus the distance of predicted latents to the remembered ones'
+    PARAMS = (
+        Param('cap', 1.0, 'novelty counted at most this far from the memory (latent '
+              'distance units)', min=0.0, max=WEIGHT_MAX),
+        Param('memory', 2000, 'latent states remembered (the most recent; world_model: '
+              'the states it planned from)', min=1, max=100000),
+    )
+
+    def __call__(self, latents, actions, goal, ctx):
+        visited = ctx.extra.get('visited')
+        b, t, d = latents.shape
+        if visited is None or len(visited) == 0:
+            return latents.new_zeros(b)
+        flat = latents.reshape(b * t, d)
+        nearest = torch.cdist(flat, visited.to(flat)).pow(2).min(dim=1).values / d
+        return -nearest.clamp(max=float(self.cap)).view(b, t).mean(dim=1)
+
+
+
 def term_params(name):
     """Flat declarations of one term: cost.<name>.weight and cost.<name>.<param>."""
     cls = COST_TERMS[name]
@@ -247,6 +275,13 @@ class IntrinsicCost:
             if name not in other.term_fns:
                 other.term_fns[name] = COST_TERMS[name]()
         return other
+
+    def set_visited(self, latents):
+        """The novelty term's memory: (N, D) latents (None or empty: no memory)."""
+        if latents is None or len(latents) == 0:
+            self.ctx.extra.pop('visited', None)
+        else:
+            self.ctx.extra['visited'] = torch.as_tensor(latents).detach()
 
     def set_previous_action(self, action):
         self.ctx.previous_action = None if action is None else torch.as_tensor(action)

@@ -12,6 +12,16 @@ Idle means silent: when there is nothing to execute (latent state older than
 stale without a Mode-1 policy) the actor publishes ONE zero command and then nothing until
 it has something to execute again, so it does not fight teleop or a twist_mux on a real
 robot. `publish_when_idle` brings back a zero command every control tick (a heartbeat).
+
+Model versions: states, goals and plans of another model version than the actor's are
+dropped (counted, /diagnostics `dropped_version_<kind>`), so a plan of one world model never
+drives the robot on latents of another. Hot swap (lifecycle_util): the candidate world
+model's config (same action dim and mode; its action scales and latent size are taken)
+and Mode-1 policy (the request's actor checkpoint, or the running policy when its latent
+size still fits; finite output on a probe) are staged; on commit they replace the running
+ones between two ticks and the state, goal and plan of the old version are dropped: the
+watchdog stops the robot until perception and world_model send the new version (the
+short window of a switch), then plans drive it again.
 """
 import threading
 import time
@@ -24,8 +34,8 @@ from std_srvs.srv import SetBool
 from jepa_ros.core import action_modes
 from jepa_ros.core import command as cmdlib
 from jepa_ros.nodes.backend import backend_params, load_node_backend
-from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param, resolve_path,
-                                           run_lifecycle_node)
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, check_finite, check_same_robot,
+                                           checkpoint_param, resolve_path, run_lifecycle_node)
 from jepa_ros.nodes.messages import stamp_to_sec
 from jepa_ros.nodes.ownership import OWNED_KEYS
 from jepa_ros.nodes.parameters import ParamSpec
@@ -88,6 +98,7 @@ class ActorNode(ModelLifecycleNode):
     MODEL_ATTRS = ('policy',)
     CONFIGURED_ENTITIES = ('cmd_pub',)
     ACTIVE_ENTITIES = ('subs', 'timer')
+    VERSION_PART = 'action_config'   # handed in instead of the world model checkpoint
 
     def __init__(self, action_config=None, policy=None, **kwargs):
         """action_config=(scale, mode, latent_dim) and policy=callable(z, g) may be handed in
@@ -167,6 +178,9 @@ class ActorNode(ModelLifecycleNode):
         self.mode = action_modes.get(self.p['action_mode'] or mode)
         self.action_mode = self.mode.name
         self.latent_dim = int(d)
+        # What a candidate must keep: the command type and the number of action fields.
+        self.robot = {'action_dim': len(scale), 'action_mode': action_modes.canonical(mode),
+                      'image_size': None}
         cmdlib.action_to_twist(np.zeros(len(scale)), scale, self.mode)  # check
         if exported is not None and 'policy' not in self.given:
             self.policy = self._exported_policy(exported.actor)
@@ -193,18 +207,20 @@ class ActorNode(ModelLifecycleNode):
                                f'cmd_vel, fields {list(self.mode.fields)}, scales '
                                f'{self.action_scale}')
 
-    def _load_policy(self, path):
-        """The Mode-1 policy callable(z, g) of an actor checkpoint (resolved `path`)."""
+    def _load_policy(self, path, latent_dim=None, action_dim=None):
+        """The Mode-1 policy callable(z, g) of an actor checkpoint (resolved `path`) for a
+        world model of `latent_dim` / `action_dim` (default: the running one's)."""
         import torch
 
         import jepa_ros.core.actor  # noqa: F401  registers the 'actor' checkpoint kind
         from jepa_ros.core.checkpoint import load_checkpoint
+        want_d = self.latent_dim if latent_dim is None else int(latent_dim)
+        want_a = len(self.action_scale) if action_dim is None else int(action_dim)
         net, _ = load_checkpoint(path, map_location=self.device, kind='actor')
         d, a = int(net.config.latent_dim), int(net.config.action_dim)
-        if d != self.latent_dim or a != len(self.action_scale):
+        if d != want_d or a != want_a:
             raise ValueError(f'actor checkpoint {path} takes {d}-d latents and gives {a}-d '
-                             f'actions; the world model has {self.latent_dim} and '
-                             f'{len(self.action_scale)}')
+                             f'actions; the world model has {want_d} and {want_a}')
 
         def policy(z, g):
             with torch.no_grad():
@@ -212,6 +228,57 @@ class ActorNode(ModelLifecycleNode):
                 gt = torch.as_tensor(g, dtype=torch.float32).reshape(1, -1)
                 return net(zt, gt)[0].cpu().numpy()
         return policy
+
+    # ---- hot swap (ModelLifecycleNode hooks) --------------------------------------------
+    def prepare_candidate(self, path, request, version):
+        """The candidate's action scales and latent size (from its config) and Mode-1
+        policy (request.actor_checkpoint; '' keeps the running one for the same model version
+        and drops it for another), checked."""
+        from jepa_ros.core.checkpoint import read_checkpoint
+        from jepa_ros.core.world_model import WorldModelConfig
+        payload = read_checkpoint(path)   # torch.load(weights_only=True): no code runs
+        if payload['kind'] != 'world_model':
+            raise ValueError(f"is a {payload['kind']!r} checkpoint, not a world model")
+        config = WorldModelConfig.from_dict(payload['config'])   # ValueError when invalid
+        scale = [float(x) for x in config.action_scale]
+        d = int(config.latent_dim)
+        check_same_robot({'action_dim': len(scale),
+                          'action_mode': action_modes.canonical(str(config.action_mode))},
+                         self.robot)
+        cmdlib.action_to_twist(np.zeros(len(scale)), scale, self.mode)  # check
+        actor_path = str(request.actor_checkpoint)
+        if actor_path:
+            try:
+                policy = self._load_policy(resolve_path(actor_path), d, len(scale))
+            except Exception as exc:
+                raise ValueError(f'actor {actor_path!r}: {exc}') from None
+        elif version == self.model_version:
+            policy = self.policy
+        else:
+            # The running policy was distilled on the old model's latents: on the new ones
+            # its commands mean nothing. Without a new one, Mode-1 is off (a stale plan
+            # then stops the robot instead of falling back).
+            policy = None
+            if self.policy is not None:
+                self.get_logger().warning(
+                    f'swap to {version} without actor_checkpoint: the Mode-1 policy of '
+                    f'{self.model_version} is dropped (Mode-1 off until one is given)')
+        if policy is not None:
+            zero = np.zeros(d, np.float32)
+            out = np.asarray(check_finite('the Mode-1 policy', policy(zero, zero)))
+            if out.shape != (len(scale),):
+                raise ValueError(f'the Mode-1 policy gives {out.shape} actions, want '
+                                 f'({len(scale)},)')
+        return {'scale': scale, 'latent_dim': d, 'policy': policy}
+
+    def install_candidate(self, parts, version):
+        with self.tick_lock, self.lock:   # between two ticks
+            self.policy = parts['policy']
+            self.action_scale = list(parts['scale'])
+            self.latent_dim = int(parts['latent_dim'])
+            self.model_version = version
+            # Inputs of the old version: the watchdog holds the robot until new ones come.
+            self.plan = self.state = self.state_rx = self.goal = None
 
     def start(self):
         from jepa_ros_interfaces.msg import LatentState, Plan
@@ -250,28 +317,36 @@ class ActorNode(ModelLifecycleNode):
             return None
         return z
 
+    # Inputs are checked and stored under self.lock: a switch (install_candidate) cannot
+    # come between the version check and the store.
     def _on_state(self, msg):
-        z = self._vec(msg, 'state')
-        if z is not None:
-            self.state, self.state_rx = z, time.monotonic()
-            if self.p['command_on_input']:
-                self._tick()
+        with self.lock:
+            z = self._vec(msg, 'state') if self.version_ok(msg, 'state') else None
+            if z is not None:
+                self.state, self.state_rx = z, time.monotonic()
+        if z is not None and self.p['command_on_input']:
+            self._tick()
 
     def _on_goal(self, msg):
-        z = self._vec(msg, 'goal')
-        if z is not None:
-            self.goal = z
-            self.plan = None
+        with self.lock:
+            z = self._vec(msg, 'goal') if self.version_ok(msg, 'goal') else None
+            if z is not None:
+                self.goal = z
+                self.plan = None
 
     def _on_plan(self, msg):
         a = np.asarray(msg.actions, dtype=np.float64)
         n, t = int(msg.action_dim), int(msg.horizon)
-        if n != len(self.action_scale) or t < 1 or a.shape[0] != n * t:
-            self.counts['rejected_plans'] += 1
-            self.log.warn('plan', f'rejecting plan: {t}x{n} with {a.shape[0]} actions, want '
-                                  f'action_dim {len(self.action_scale)}')
-            return
-        self.plan = (stamp_to_sec(msg.header.stamp), a.reshape(t, n))
+        with self.lock:
+            if not self.version_ok(msg, 'plan'):
+                self.counts['rejected_plans'] += 1
+                return
+            if n != len(self.action_scale) or t < 1 or a.shape[0] != n * t:
+                self.counts['rejected_plans'] += 1
+                self.log.warn('plan', f'rejecting plan: {t}x{n} with {a.shape[0]} actions, '
+                                      f'want action_dim {len(self.action_scale)}')
+                return
+            self.plan = (stamp_to_sec(msg.header.stamp), a.reshape(t, n))
         if self.p['command_on_input'] and self.p['mode'] == 'mode2':
             self._tick()
 

@@ -13,7 +13,17 @@ horizon (the paper's configurator module).
 * Repeated planner deadline misses (Plan.compute_ms over the budget) switch to Mode-1;
   the switch is logged, shown in /diagnostics (mode, mode_reason) and in the message of the
   goal that was running.
+* `~/swap_model` (SwapModel) switches perception, world_model and actor to another model
+  version together, in two phases: `~/prepare_model` on all three (each loads and checks
+  the candidate beside its running networks), and only when all three succeeded
+  `~/commit_model` on each (consumers first: actor, world_model, then perception, whose
+  re-encoded goal then reaches nodes already on the new version); any refusal or timeout
+  aborts all three and the old version keeps running. Paths are files inside `models_dir`.
+  The active version goes out latched on jepa/model_version (std_msgs/String); until the
+  first swap it is the version of the states perception publishes. The energy of a goal is
+  computed only from a state and a goal state of the same version.
 """
+import os
 import threading
 import time
 
@@ -25,9 +35,11 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 from sensor_msgs.msg import Image
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from jepa_ros.core.planners import planner_params
+from jepa_ros.data.paths import PathEscapeError, resolve_inside
 from jepa_ros.nodes.diagnostics import DIAG_OK, DIAG_WARN, Diagnostics
 from jepa_ros.nodes.executors import run_node
 from jepa_ros.nodes.messages import ImageError, image_to_rgb
@@ -65,12 +77,24 @@ PARAMS = [
               'longer than budget * this', min=1.0, max=100.0),
     ParamSpec('sync_period_s', 1.0, 'how often managed parameters are checked and '
               're-pushed (s)', min=0.05, max=60.0),
+    ParamSpec('models_dir', 'data/models', 'folder ~/swap_model takes checkpoints from '
+              '(relative: to the directory the configurator was launched from); request '
+              'paths are relative to it and may not leave it', read_only=True),
+    ParamSpec('swap_timeout_s', 60.0, 'how long ~/swap_model waits for each node to load '
+              'and check a candidate (s); a node slower than this fails the swap',
+              min=1.0, max=3600.0),
+    ParamSpec('perception_node', 'perception', 'name of the perception node'),
     ParamSpec('world_model_node', 'world_model', 'name of the world model node'),
     ParamSpec('actor_node', 'actor', 'name of the actor node'),
     ParamSpec('sim_node', 'sim_bridge', 'name of the simulator bridge node'),
 ]
 
 PENDING_TIMEOUT_S = 3.0   # a parameter call unanswered this long is dropped and retried
+COMMIT_TIMEOUT_S = 10.0   # a commit only swaps references: seconds mean a node is stuck
+# Commit order: consumers before producers, so that what a producer sends in the new
+# version (perception's re-encoded goal, world_model's plans) finds its consumers ready.
+SWAP_ORDER = ('actor', 'world_model', 'perception')
+SWAP_GRACE_S = 2.0        # states of the old version still in flight after a swap
 
 
 def latent_energy(state, goal):
@@ -92,6 +116,7 @@ class ConfiguratorNode(Node):
         self.sync_group = MutuallyExclusiveCallbackGroup()
         self.lock = threading.Lock()
         self.state = self.goal_state = None
+        self.state_version = self.goal_version = ''   # model versions of the two latents
         self.goal_rx = 0.0              # monotonic receive time of the goal latent
         self.misses = 0
         self.mode_reason = 'initial'
@@ -128,6 +153,7 @@ class ConfiguratorNode(Node):
         self.ReachGoal = ReachGoal
         self.diag = Diagnostics(self)
         self.diag.set('mode', self.p['mode'])
+        self._init_swap()
         self.sync_timer = self.create_timer(self.p['sync_period_s'], self.sync,
                                             callback_group=self.sync_group)
 
@@ -231,10 +257,13 @@ class ConfiguratorNode(Node):
     def _on_state(self, msg):
         if msg.level == 1:
             self.state = np.asarray(msg.data, np.float32)
+            self.state_version = str(msg.model_version)
+            self._note_running_version(self.state_version)
 
     def _on_goal_state(self, msg):
         if msg.level == 1:
             self.goal_state = np.asarray(msg.data, np.float32)
+            self.goal_version = str(msg.model_version)
             self.goal_rx = time.monotonic()
 
     def _on_plan(self, msg):
@@ -323,7 +352,8 @@ class ConfiguratorNode(Node):
                 break
             steps += 1
             fresh_goal = self.goal_rx >= started
-            if fresh_goal and self.state is not None and self.goal_state is not None:
+            if fresh_goal and self.state is not None and self.goal_state is not None \
+                    and self.state_version == self.goal_version:   # one latent space
                 energy = latent_energy(self.state, self.goal_state)
             if self.current is not handle:
                 handle.abort()
@@ -361,6 +391,172 @@ class ConfiguratorNode(Node):
         result.final_energy = float(energy)
         result.steps = steps
         return result
+
+
+    # ---- model versions: ~/swap_model --------------------------------------------------
+    def _init_swap(self):
+        from jepa_ros_interfaces.srv import CommitModel, PrepareModel, SwapModel
+        self.active_version = ''        # '' until known (perception's states, or a swap)
+        self.swap_count = 0
+        self.swap_time = -1e9           # monotonic time of the last successful swap
+        self.version_pub = self.create_publisher(String, 'jepa/model_version', LATCHED_QOS)
+        names = {'perception': self.p['perception_node'],
+                 'world_model': self.p['world_model_node'], 'actor': self.p['actor_node']}
+        self.swap_nodes = names
+        # Clients answer in the reentrant group while the swap waits in its own group.
+        self.prepare_clients = {t: self.create_client(PrepareModel, f'/{n}/prepare_model',
+                                                      callback_group=self.cb)
+                                for t, n in names.items()}
+        self.commit_clients = {t: self.create_client(CommitModel, f'/{n}/commit_model',
+                                                     callback_group=self.cb)
+                               for t, n in names.items()}
+        self.abort_clients = {t: self.create_client(Trigger, f'/{n}/abort_model',
+                                                    callback_group=self.cb)
+                              for t, n in names.items()}
+        self.swap_group = MutuallyExclusiveCallbackGroup()   # one swap at a time
+        self.create_service(SwapModel, '~/swap_model', self._on_swap_model,
+                            callback_group=self.swap_group)
+        self.diag.set('model_version', '')
+        self.diag.set('model_swaps', 0)
+
+    def _publish_version(self, version):
+        self.active_version = version
+        self.version_pub.publish(String(data=version))
+        self.diag.set('model_version', version)
+
+    def _note_running_version(self, version):
+        """Before any swap the active version is the one perception runs (its states)."""
+        if version and not self.active_version and not self.swap_count:
+            self._publish_version(version)
+            self.get_logger().info(f'model version {version} (from perception\'s states)')
+        elif version and self.active_version and version != self.active_version \
+                and time.monotonic() - self.swap_time > SWAP_GRACE_S:   # not in flight
+            self.get_logger().warning(
+                f'perception publishes model version {version}, the active version is '
+                f'{self.active_version} (a node restarted with its launch checkpoint?): '
+                f'the other nodes ignore its states; ~/swap_model switches all three',
+                throttle_duration_sec=10.0)
+
+    def _model_file(self, relpath, field):
+        """The absolute file `relpath` names inside models_dir; ValueError otherwise."""
+        root = os.path.abspath(os.path.expanduser(self.p['models_dir']))
+        if not relpath:
+            raise ValueError(f'{field}: no file given')
+        try:
+            path = resolve_inside(root, relpath)
+        except PathEscapeError as exc:
+            raise ValueError(f'{field}: {exc}') from None
+        if not os.path.isfile(path):
+            raise ValueError(f'{field}: no file {relpath!r} in models_dir {root}')
+        return path
+
+    def _wait(self, futures, timeout_s):
+        """Wait (polling, in the swap's own callback group: the answers arrive through the
+        other executor threads) until every future is done or `timeout_s` passes.
+
+        Not an awaited coroutine: rclpy's executor re-runs a waiting coroutine in a busy
+        loop, which would spin a core for the seconds a candidate takes to load."""
+        end = time.monotonic() + timeout_s
+        while not all(f.done() for f in futures.values()) and time.monotonic() < end \
+                and self.context.ok():
+            time.sleep(0.01)
+
+    def _abort_all(self, targets):
+        from std_srvs.srv import Trigger
+        futures = {t: self.abort_clients[t].call_async(Trigger.Request())
+                   for t in targets if self.abort_clients[t].service_is_ready()}
+        self._wait(futures, COMMIT_TIMEOUT_S)
+
+    def _on_swap_model(self, req, resp):
+        from jepa_ros_interfaces.srv import CommitModel, PrepareModel
+        previous = self.active_version
+        resp.previous_version = resp.active_version = previous
+        try:
+            paths = PrepareModel.Request(
+                world_model_checkpoint=self._model_file(req.world_model_checkpoint,
+                                                        'world_model_checkpoint'),
+                critic_checkpoint=(self._model_file(req.critic_checkpoint, 'critic_checkpoint')
+                                   if req.critic_checkpoint else ''),
+                actor_checkpoint=(self._model_file(req.actor_checkpoint, 'actor_checkpoint')
+                                  if req.actor_checkpoint else ''))
+        except ValueError as exc:
+            return self._swap_failed(resp, f'configurator refused: {exc}')
+        missing = [t for t in SWAP_ORDER if not (self.prepare_clients[t].service_is_ready()
+                                                 and self.commit_clients[t].service_is_ready())]
+        if missing:
+            return self._swap_failed(resp, '; '.join(
+                f'{self.swap_nodes[t]}: ~/prepare_model not available (is the node running?)'
+                for t in missing))
+        self.get_logger().info(f'swap: preparing {req.world_model_checkpoint!r} on '
+                               f'{", ".join(self.swap_nodes[t] for t in SWAP_ORDER)}')
+        t0 = time.monotonic()
+        timeout = float(self.p['swap_timeout_s'])
+        futures = {t: self.prepare_clients[t].call_async(paths) for t in SWAP_ORDER}
+        self._wait(futures, timeout)
+        problems, versions = [], {}
+        for t in SWAP_ORDER:
+            name = self.swap_nodes[t]
+            fut = futures[t]
+            if not fut.done():
+                problems.append(f'{name}: no answer to ~/prepare_model within {timeout:g} s')
+                continue
+            try:
+                r = fut.result()
+            except Exception as exc:
+                problems.append(f'{name}: ~/prepare_model failed: {exc!r}')
+                continue
+            if not r.success:
+                why = r.message[len(name) + 2:] if r.message.startswith(f'{name}: ') \
+                    else r.message
+                problems.append(f'{name} refused: {why}')
+            else:
+                versions[t] = r.version
+            if not previous and r.active_version:
+                previous = r.active_version
+        resp.previous_version = resp.active_version = previous
+        if not problems and len(set(versions.values())) != 1:
+            problems.append(f'the nodes staged different versions {versions} (the file '
+                            f'changed during the swap)')
+        if problems:
+            self._abort_all(SWAP_ORDER)
+            return self._swap_failed(resp, '; '.join(problems))
+        version = versions['world_model']
+        committed = []
+        for t in SWAP_ORDER:
+            name = self.swap_nodes[t]
+            fut = {t: self.commit_clients[t].call_async(CommitModel.Request(version=version))}
+            self._wait(fut, COMMIT_TIMEOUT_S)
+            try:
+                r = fut[t].result() if fut[t].done() else None
+            except Exception:
+                r = None
+            if r is None or not r.success:
+                why = r.message if r is not None else f'no answer within {COMMIT_TIMEOUT_S:g} s'
+                self._abort_all([x for x in SWAP_ORDER if x not in committed])
+                running = {self.swap_nodes[x]: version if x in committed else previous
+                           for x in SWAP_ORDER}
+                return self._swap_failed(
+                    resp, f'{name} did not commit version {version}: {why}; nodes now run '
+                          f'{running}: they ignore each other\'s messages (the actor holds the '
+                          f'robot); call ~/swap_model again')
+            committed.append(t)
+        self.swap_count += 1
+        self.swap_time = time.monotonic()
+        self._publish_version(version)
+        self.diag.set('model_swaps', self.swap_count)
+        self.diag.set('last_swap_error', '')
+        resp.success, resp.active_version = True, version
+        resp.message = (f'switched perception, world_model and actor from '
+                        f'{previous or "(unknown)"} to {version} in '
+                        f'{time.monotonic() - t0:.2f} s')
+        self.get_logger().info(resp.message)
+        return resp
+
+    def _swap_failed(self, resp, message):
+        resp.success, resp.message = False, message
+        self.diag.set('last_swap_error', message)
+        self.get_logger().error(f'swap_model failed: {message}')
+        return resp
 
 
 def main(args=None):

@@ -10,8 +10,19 @@ ros2/demos lifecycle_py: parameters declared once, entities made in configure/ac
 and released in deactivate/cleanup, checkpoints found through jepa_ros.share, the torch
 device picked by jepa_ros.core.device, parts handed in by bringup/tests used instead of
 the files, and /diagnostics levels by name.
+
+Model versions and the two-phase switch (hot swap) are here too: every model node knows
+the version of the world model it runs (`jepa_ros.core.checkpoint.model_version` of its
+checkpoint), drops input messages of another version (`version_ok`), and serves
+`~/prepare_model` (load and check a candidate into a staging slot, the running networks
+untouched), `~/commit_model` (staging -> live, atomically, between callbacks) and
+`~/abort_model` (drop the staging slot). The configurator's `~/swap_model` drives them.
 """
+import threading
 import time
+from collections import namedtuple
+
+import numpy as np
 
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
@@ -81,6 +92,62 @@ class RateLimitedLog:
             self.suppressed[key] = self.suppressed.get(key, 0) + 1
 
 
+# ---- model versions and candidates ------------------------------------------------------
+# A candidate model version held by a node between ~/prepare_model and ~/commit_model:
+# its version, the world model file it came from, and the node's parts built from it.
+Staged = namedtuple('Staged', 'version path parts')
+ROBOT_KEYS = ('action_dim', 'action_mode', 'image_size')
+
+
+def robot_of(config):
+    """What a world model config says about the robot it drives: {'action_dim',
+    'action_mode' (canonical name), 'image_size'}, from a config dataclass or dict."""
+    from jepa_ros.core import action_modes
+
+    def get(key, default=None):
+        if isinstance(config, dict):
+            return config.get(key, default)
+        return getattr(config, key, default)
+    scale = get('action_scale') or []
+    return {'action_dim': int(get('action_dim', len(scale))),
+            'action_mode': action_modes.canonical(str(get('action_mode') or 'holonomic')),
+            'image_size': int(get('image_size', 64))}
+
+
+def check_same_robot(candidate, running):
+    """ValueError naming every difference between a candidate's robot and the running one
+    (action dimension, action mode, image size; a running value None is not checked)."""
+    diffs = [f'{k} {candidate.get(k)!r} (running: {running[k]!r})' for k in ROBOT_KEYS
+             if running.get(k) is not None and candidate.get(k) != running[k]]
+    if diffs:
+        raise ValueError('does not fit the running robot: ' + ', '.join(diffs))
+
+
+def probe_image(size):
+    """A fixed (1, size, size, 3) uint8 test image (gradients, not a constant) that a
+    candidate encoder must turn into finite latents."""
+    ramp = np.linspace(0, 255, int(size), dtype=np.float32)
+    img = np.stack([ramp[None, :].repeat(size, 0), ramp[:, None].repeat(size, 1),
+                    np.full((size, size), 96.0, np.float32)], axis=-1)
+    return img.astype(np.uint8)[None]
+
+
+def short_reason(text, limit=200):
+    """The first line of an error text, at most `limit` characters (torch's own messages
+    run to a page; the log has them in full)."""
+    first = str(text).strip().splitlines()[0] if str(text).strip() else ''
+    return first if len(first) <= limit else first[:limit - 3] + '...'
+
+
+def check_finite(what, value):
+    """ValueError when the tensor/array `value` holds NaN or inf (a broken candidate)."""
+    import torch
+    t = torch.as_tensor(value).detach()
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f'{what} gives non-finite values on a probe input')
+    return value
+
+
 class CheckpointLoadError(RuntimeError):
     """A checkpoint named by a node parameter could not be loaded (message names the path
     as the user gave it, and why)."""
@@ -125,6 +192,21 @@ class ModelLifecycleNode(LifecycleNode):
     * create_outputs(): configure, second step: lifecycle publishers.
     * start() / stop(): activate (subscriptions, timers) / deactivate, before the active
       entities are destroyed (e.g. a last zero command).
+    * prepare_candidate(path, request, version) / install_candidate(parts, version) /
+      after_commit(): the hot swap (below).
+
+    Model version: `self.model_version` is the version of the world model the node runs,
+    `core.checkpoint.model_version` of its `checkpoint` (of the source checkpoint for an
+    `export_dir`; '' for parts handed in without `model_version=`), set at configure and
+    by a commit. Inputs of another version are dropped with `version_ok(msg, kind)`:
+    counted (`dropped_version_<kind>` on /diagnostics) and logged at a limited rate.
+
+    Hot swap: `~/prepare_model` (PrepareModel) builds and checks the candidate's parts in
+    `prepare_candidate` without touching the running ones (any exception is a refusal
+    with its reason, never a crash) and keeps them in the staging slot;
+    `~/commit_model` (CommitModel) hands them to `install_candidate`, which swaps them in
+    under the node's lock and sets `self.model_version`; `~/abort_model` (Trigger) drops
+    the slot. A node that is not active refuses prepare and commit with the reason.
 
     Diagnostics: STALE unconfigured, OK configured/active, WARN inactive, ERROR when
     configure failed; the node adds its own values and levels while it runs.
@@ -133,20 +215,45 @@ class ModelLifecycleNode(LifecycleNode):
     MODEL_ATTRS = ()
     CONFIGURED_ENTITIES = ()
     ACTIVE_ENTITIES = ()
+    # The handed-in part that replaces the world model checkpoint (its version is then the
+    # constructor's `model_version`, not a file's).
+    VERSION_PART = 'model'
 
     def __init__(self, node_name, params, *, given=None, on_check=None, on_applied=None,
-                 owned=None, **kwargs):
+                 owned=None, model_version=None, **kwargs):
         """`params`: the node's ParamSpec list (with `autostart`, and `device` when it runs
         torch); `given`: parts handed in instead of checkpoints ({name: object or None});
-        on_check / on_applied / owned: see declare_params."""
+        on_check / on_applied / owned: see declare_params; `model_version`: the version
+        of handed-in parts ('' when not given: such a node exchanges messages with
+        unversioned peers only)."""
         super().__init__(node_name, **kwargs)
+        from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+        from std_srvs.srv import Trigger
+
+        from jepa_ros_interfaces.srv import CommitModel, PrepareModel
         self.p = declare_params(self, params, on_check, on_applied, owned=owned)
         self.given = {k: v for k, v in (given or {}).items() if v is not None}
+        self.given_version = str(model_version or '')
         self.log = RateLimitedLog(self.get_logger(), float(self.p.get('log_period_s', 5.0)))
         for name in self.MODEL_ATTRS:
             setattr(self, name, None)
         self.diag = Diagnostics(self)
         self.diag.stale('unconfigured')
+        self.model_version = ''
+        self.active_checkpoint = ''           # world model file of the active version
+        self.lifecycle_active = False
+        self.version_drops = {}               # input kind -> messages of another version
+        self.swaps = 0
+        self.staged = None                    # Staged, between prepare and commit
+        self.staging_lock = threading.Lock()
+        # Loading a candidate takes a while: its own group keeps the data callbacks going.
+        self.swap_group = MutuallyExclusiveCallbackGroup()
+        self.create_service(PrepareModel, '~/prepare_model', self._on_prepare_model,
+                            callback_group=self.swap_group)
+        self.create_service(CommitModel, '~/commit_model', self._on_commit_model,
+                            callback_group=self.swap_group)
+        self.create_service(Trigger, '~/abort_model', self._on_abort_model,
+                            callback_group=self.swap_group)
 
     # ---- parts ------------------------------------------------------------------------
     @property
@@ -187,6 +294,150 @@ class ModelLifecycleNode(LifecycleNode):
     def drop_models(self):
         for name in self.MODEL_ATTRS:
             setattr(self, name, None)
+        with self.staging_lock:
+            self.staged = None
+
+    # ---- model version --------------------------------------------------------------
+    def source_version(self):
+        """The version of what configure loads: handed-in parts -> the constructor's
+        `model_version`; `export_dir` -> its source checkpoint's; else the `checkpoint`
+        file's (CheckpointError when it cannot be read)."""
+        from jepa_ros.core.checkpoint import model_version
+        if self.VERSION_PART in self.given:
+            return self.given_version
+        if self.p.get('export_dir'):
+            return model_version(resolve_path(self.p['export_dir']))
+        return model_version(self.checkpoint_path('checkpoint'))
+
+    def _try_source_version(self):
+        try:
+            return self.source_version()
+        except Exception:
+            return None
+
+    def version_ok(self, msg, kind):
+        """True when input `msg` (LatentState or Plan) is of this node's model version;
+        else it is dropped: counted, shown on /diagnostics, logged at a limited rate."""
+        version = str(getattr(msg, 'model_version', ''))
+        if version == self.model_version:
+            return True
+        n = self.version_drops[kind] = self.version_drops.get(kind, 0) + 1
+        self.diag.set(f'dropped_version_{kind}', n)
+        self.log.warn(f'version:{kind}', f'ignoring {kind} of model version '
+                                         f'{version or "(none)"}: this node runs '
+                                         f'{self.model_version or "(none)"}')
+        return False
+
+    def _show_version(self):
+        self.diag.set('model_version', self.model_version)
+        self.diag.set('model_checkpoint', self.active_checkpoint)
+        self.diag.set('model_swaps', self.swaps)
+
+    # ---- hot swap ---------------------------------------------------------------------
+    def swap_refusal(self):
+        """Why this node cannot switch models now ('' when it can)."""
+        if not self.lifecycle_active:
+            return 'not active (configure and activate it first)'
+        if self.p.get('export_dir'):
+            return (f"runs the exported networks of export_dir {self.p['export_dir']!r}; "
+                    f'a hot swap loads checkpoints (restart it with the new export instead)')
+        return ''
+
+    def prepare_candidate(self, path, request, version):
+        """Build and check the node's parts of the candidate world model `path` (resolved)
+        and the request's other checkpoints, without touching the running parts: return
+        them (any object: install_candidate gets it back); raise with the reason."""
+        raise NotImplementedError(f'{self.get_name()} has no hot swap')
+
+    def install_candidate(self, parts, version):
+        """Swap the prepared `parts` in and set self.model_version = version, under the
+        node's lock (between callbacks); drop state of the old version."""
+        raise NotImplementedError(f'{self.get_name()} has no hot swap')
+
+    def after_commit(self):
+        """After a commit (outside the node's lock), e.g. re-encode the goal."""
+
+    def _on_prepare_model(self, request, response):
+        from jepa_ros.core.checkpoint import model_version
+        name = self.get_name()
+        response.active_version = self.model_version
+        given_path = str(request.world_model_checkpoint)
+        refusal = self.swap_refusal()
+        if not refusal and not given_path:
+            refusal = 'no world_model_checkpoint given'
+        if refusal:
+            response.success, response.message = False, f'{name}: {refusal}'
+            self.get_logger().warning(f'prepare_model refused: {refusal}')
+            return response
+        try:
+            path = resolve_path(given_path)
+            version = model_version(path)
+            parts = self.prepare_candidate(path, request, version)
+            if model_version(path) != version:   # replaced while it was being loaded
+                raise ValueError('the file changed while it was loaded; prepare again')
+        except Exception as exc:  # a bad candidate is a refusal, never a crash
+            text = str(exc) or repr(exc)
+            for prefix in (f'{path}: ', f'{given_path}: '):   # the path is said once
+                if text.startswith(prefix):
+                    text = text[len(prefix):]
+            self.get_logger().error(f'prepare_model: cannot use {given_path!r}: {text}')
+            response.success = False
+            response.message = f'{name}: cannot use {given_path!r}: {short_reason(text)}'
+            self.diag.set('last_swap_error', response.message)
+            return response
+        with self.staging_lock:
+            self.staged = Staged(version, path, parts)
+        response.success, response.version = True, version
+        response.message = f'{name}: version {version} staged from {path}'
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_commit_model(self, request, response):
+        name = self.get_name()
+        refusal = self.swap_refusal()
+        with self.staging_lock:
+            staged = self.staged
+            if not refusal and staged is None:
+                refusal = 'nothing staged (call ~/prepare_model first)'
+            elif not refusal and staged.version != request.version:
+                refusal = (f'staged version is {staged.version}, not {request.version!r}')
+            if not refusal:
+                self.staged = None
+        if refusal:
+            response.success, response.message = False, f'{name}: {refusal}'
+            self.get_logger().warning(f'commit_model refused: {refusal}')
+            return response
+        previous = self.model_version
+        try:
+            self.install_candidate(staged.parts, staged.version)
+        except Exception as exc:  # install_candidate swaps nothing before it cannot fail
+            response.success = False
+            response.message = f'{name}: commit failed, still {previous}: {exc!r}'
+            self.get_logger().error(response.message)
+            return response
+        self.active_checkpoint = staged.path
+        self.swaps += 1
+        self._show_version()
+        self.diag.set('last_swap_error', '')
+        self.get_logger().info(f'model version {previous} -> {staged.version} '
+                               f'({staged.path})')
+        try:
+            self.after_commit()
+        except Exception as exc:
+            self.log.warn('after_commit', f'after the switch: {exc!r}')
+        response.success = True
+        response.message = f'{name}: running version {staged.version} (was {previous})'
+        return response
+
+    def _on_abort_model(self, request, response):
+        with self.staging_lock:
+            staged, self.staged = self.staged, None
+        response.success = True
+        response.message = (f'{self.get_name()}: dropped staged version {staged.version}'
+                            if staged is not None else f'{self.get_name()}: nothing staged')
+        if staged is not None:
+            self.get_logger().info(response.message)
+        return response
 
     # ---- hooks ------------------------------------------------------------------------
     def load(self):
@@ -207,7 +458,13 @@ class ModelLifecycleNode(LifecycleNode):
             if 'torch_threads' in self.p:
                 import torch
                 torch.set_num_threads(int(self.p['torch_threads']))
+            before = self._try_source_version()
             self.load()
+            # After load: a missing file is reported by load() with its path and reason.
+            version = self.source_version()
+            if before is not None and before != version:
+                raise ValueError('the checkpoint changed while it was loaded; configure '
+                                 'again')
         except Exception as exc:
             text = str(exc) if isinstance(exc, CheckpointLoadError) else \
                 f'cannot configure: {exc}'
@@ -215,16 +472,22 @@ class ModelLifecycleNode(LifecycleNode):
             self.diag.error(f'configure: {exc}')
             self.drop_models()
             return FAILURE
+        self.model_version = version
+        self.active_checkpoint = ('' if self.VERSION_PART in self.given else
+                                  resolve_path(self.p.get('export_dir') or self.p['checkpoint']))
+        self._show_version()
         self.create_outputs()
         self.diag.ok('configured')
         return SUCCESS
 
     def on_activate(self, state):
         self.start()
+        self.lifecycle_active = True
         self.diag.ok('active')
         return super().on_activate(state)
 
     def on_deactivate(self, state):
+        self.lifecycle_active = False
         self.stop()
         self.release(self.ACTIVE_ENTITIES)
         self.diag.warn('inactive')
@@ -237,6 +500,7 @@ class ModelLifecycleNode(LifecycleNode):
         return SUCCESS
 
     def on_shutdown(self, state):
+        self.lifecycle_active = False
         self.drop_models()
         return SUCCESS
 

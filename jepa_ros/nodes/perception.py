@@ -5,6 +5,13 @@ stamp); goal/image_raw (latched) -> jepa/goal_state (latched). Lifecycle: config
 the checkpoint (on error: logged, node stays unconfigured), activate subscribes,
 deactivate unsubscribes, cleanup frees the model. Bad images are rejected, counted and
 logged at a limited rate; the node keeps processing good frames.
+
+Every state and goal state carries the node's model version (LatentState.model_version,
+the version of the encoder that made it). Hot swap (lifecycle_util): a candidate encoder
+is loaded and checked (same image size, action dim and mode as the running model, finite
+latents on a probe image) into the staging slot; on commit it replaces the running one
+between two frames, and the last goal image is encoded again and republished with the
+new version, so the planner gets a goal in the new latent space.
 """
 import threading
 
@@ -13,8 +20,9 @@ from sensor_msgs.msg import Image
 
 from jepa_ros.nodes.backend import backend_params, load_node_backend
 from jepa_ros.nodes.diagnostics import RateMeter
-from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param, load_world_model,
-                                           run_lifecycle_node)
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, check_finite, check_same_robot,
+                                           checkpoint_param, load_world_model, probe_image,
+                                           robot_of, run_lifecycle_node)
 from jepa_ros.nodes.messages import CHANNELS, ImageError, image_to_rgb
 from jepa_ros.nodes.parameters import ParamSpec
 from jepa_ros.nodes.qos import LATCHED_QOS, SENSOR_QOS
@@ -79,6 +87,7 @@ class PerceptionNode(ModelLifecycleNode):
         self.rate = RateMeter()
         self.subs = []
         self.state_pub = self.goal_pub = None
+        self.last_goal = None          # the last goal image message (re-encoded on a swap)
 
     def _on_params(self, changed):
         if 'log_period_s' in changed:
@@ -93,6 +102,30 @@ class PerceptionNode(ModelLifecycleNode):
             self.model = self.part('model', 'checkpoint',
                                    lambda path: load_world_model(path, self.device)[0])
         self.image_size = int(self.model.config.image_size)
+        self.robot = robot_of(self.model.config)
+
+    # ---- hot swap (ModelLifecycleNode hooks) --------------------------------------------
+    def prepare_candidate(self, path, request, version):
+        import torch
+        model, _ = load_world_model(path, self.device)
+        check_same_robot(robot_of(model.config), self.robot)
+        with torch.no_grad():
+            z = model.encode(probe_image(int(model.config.image_size)))
+        check_finite('the encoder', z)
+        return model
+
+    def install_candidate(self, model, version):
+        with self.lock:   # between two encodings
+            self.model = model
+            self.image_size = int(model.config.image_size)
+            self.robot = robot_of(model.config)
+            self.model_version = version
+
+    def after_commit(self):
+        """The goal in the new latent space: the last goal image encoded again."""
+        msg = self.last_goal
+        if msg is not None and self.goal_pub is not None:
+            self._on_goal(msg)
 
     def create_outputs(self):
         from jepa_ros_interfaces.msg import LatentState
@@ -111,6 +144,12 @@ class PerceptionNode(ModelLifecycleNode):
     # ---- data -------------------------------------------------------------------------
     def encode_msg(self, msg):
         """Image message -> (D,) float32 numpy latent; ImageError on bad input."""
+        return self.encode_versioned(msg)[0]
+
+    def encode_versioned(self, msg):
+        """Image message -> ((D,) float32 numpy latent, model version of the encoder that
+        made it: read under the same lock, so a swap cannot come between); ImageError on
+        bad input."""
         import numpy as np
         import torch
         size = self.image_size
@@ -120,17 +159,19 @@ class PerceptionNode(ModelLifecycleNode):
             rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
         with self.lock, torch.no_grad():
             z = self.model.encode(rgb[None])[0]
+            version = self.model_version
         z = z.detach().cpu().numpy().astype(np.float32)
         if not np.all(np.isfinite(z)):
             raise NonFiniteLatent('encoder produced non-finite latents')
-        return z
+        return z, version
 
-    def _latent_msg(self, header, z):
+    def _latent_msg(self, header, z, version):
         from jepa_ros_interfaces.msg import LatentState
         out = LatentState()
         out.header = header
         out.level = 1
         out.data = z.tolist()
+        out.model_version = version
         return out
 
     def _reject(self, source, msg, exc):
@@ -146,11 +187,11 @@ class PerceptionNode(ModelLifecycleNode):
         if self.model is None or self.state_pub is None:
             return
         try:
-            z = self.encode_msg(msg)
+            z, version = self.encode_versioned(msg)
         except (ImageError, ValueError) as exc:
             self._reject('camera', msg, exc)
             return
-        self.state_pub.publish(self._latent_msg(msg.header, z))
+        self.state_pub.publish(self._latent_msg(msg.header, z, version))
         self.counts['frames'] += 1
         self.rate.tick()
         self.update_diagnostics()
@@ -159,13 +200,15 @@ class PerceptionNode(ModelLifecycleNode):
         if self.model is None or self.goal_pub is None:
             return
         try:
-            z = self.encode_msg(msg)
+            z, version = self.encode_versioned(msg)
         except (ImageError, ValueError) as exc:
             self._reject('goal', msg, exc)
             return
-        self.goal_pub.publish(self._latent_msg(msg.header, z))
+        self.last_goal = msg
+        self.goal_pub.publish(self._latent_msg(msg.header, z, version))
         self.counts['goals'] += 1
-        self.get_logger().info(f'new goal latent (|z|={float((z ** 2).sum()) ** 0.5:.3f})')
+        self.get_logger().info(f'new goal latent (|z|={float((z ** 2).sum()) ** 0.5:.3f}, '
+                               f'model version {version or "(none)"})')
 
     def update_diagnostics(self):
         for k, v in self.counts.items():

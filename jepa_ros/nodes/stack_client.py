@@ -1,6 +1,7 @@
 """The user's side of the stack, as one rclpy client: send ReachGoal goals, drive the
-simulator (reset, sample_goal, goal_status), switch modes, set parameters, and record what
-the stack publishes (latent states, plans, commands, odometry, diagnostics).
+simulator (reset, sample_goal, goal_status), switch modes, swap model versions, set
+parameters, and record what the stack publishes (latent states, plans, commands, odometry,
+diagnostics, the active model version).
 
 `jepa-ros demo`, the ROS benchmarks (tools/bench_latency) and the end-to-end tests all
 drive the stack through this class. It is an rclpy adapter and nothing else: what is
@@ -60,11 +61,13 @@ class StackClient:
         from nav_msgs.msg import Odometry
         from rclpy.action import ActionClient
         from rclpy.executors import SingleThreadedExecutor
+        from std_msgs.msg import String
         from std_srvs.srv import Trigger
 
         from jepa_ros_interfaces.action import ReachGoal
         from jepa_ros_interfaces.msg import LatentState, Plan
-        from jepa_ros_interfaces.srv import SetMode
+        from jepa_ros_interfaces.srv import SetMode, SwapModel
+        from jepa_ros.nodes.qos import LATCHED_QOS
         if action_mode is None and world is not None:
             action_mode = action_modes.for_world(world).name
         self.mode = action_modes.get(action_mode or 'holonomic')
@@ -74,8 +77,10 @@ class StackClient:
             rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
         self.ReachGoal, self.Trigger, self.SetMode = ReachGoal, Trigger, SetMode
+        self.SwapModel = SwapModel
         self.states, self.plans, self.cmds, self.odoms = [], [], [], []
         self.diag = {}         # node name (last segment) -> newest DiagnosticStatus
+        self.model_versions = []   # jepa/model_version (latched) as received, newest last
         n = self.node
         n.create_subscription(LatentState, 'jepa/state', self._recorder(self.states), 50)
         n.create_subscription(Plan, 'jepa/plan', self._recorder(self.plans), 50)
@@ -83,10 +88,13 @@ class StackClient:
                               self._recorder(self.cmds), 100)
         n.create_subscription(Odometry, 'odom', self._recorder(self.odoms), 50)
         n.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 50)
+        n.create_subscription(String, 'jepa/model_version',
+                              lambda m: self.model_versions.append(m.data), LATCHED_QOS)
         self.action = ActionClient(n, ReachGoal, action)
         self.services = {name: n.create_client(Trigger, f'{SIM}/{name}')
                          for name in ('reset', 'sample_goal', 'goal_status')}
         self.mode_cli = n.create_client(SetMode, '/configurator/set_mode')
+        self.swap_cli = n.create_client(SwapModel, '/configurator/swap_model')
         self.param_clients = {}
         self.executor = SingleThreadedExecutor(context=n.context)
         self.executor.add_node(n)
@@ -198,6 +206,18 @@ class StackClient:
         if not r.success:
             raise RuntimeError(f'set_mode {mode}: {r.message}')
         return r
+
+    def swap_model(self, world_model_checkpoint, critic_checkpoint='', actor_checkpoint='',
+                   timeout_s=120.0):
+        """/configurator/swap_model: the SwapModel response (success, message,
+        active_version, previous_version). Paths are relative to the configurator's
+        models_dir. RuntimeError when the service is not there, TimeoutError."""
+        if not self.spin_until(self.swap_cli.service_is_ready, min(timeout_s, 30.0)):
+            raise RuntimeError('/configurator/swap_model not available')
+        req = self.SwapModel.Request(world_model_checkpoint=str(world_model_checkpoint),
+                                     critic_checkpoint=str(critic_checkpoint),
+                                     actor_checkpoint=str(actor_checkpoint))
+        return self.wait_future(self.swap_cli.call_async(req), timeout_s)
 
     def send_goal(self, timeout_s, feedback=None, sample_in_sim=True, goal=None):
         """Send a ReachGoal (default: a goal the simulator samples, `timeout_s` to reach

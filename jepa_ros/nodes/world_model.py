@@ -23,7 +23,18 @@ show, published as the state arrives); an energy more than `surprise.threshold` 
 above the running baseline starts an event, published on jepa/surprise_event
 (std_msgs/String, JSON with the state's stamp and the figures, which the memory node uses
 to save an episode around it). /diagnostics carries surprise, baseline, spread and counts.
+
+Model versions: states and goals of another model version than the node's are dropped
+(counted, /diagnostics `dropped_version_state|goal`); plans and subgoals carry the
+version of the model that made them. Hot swap (lifecycle_util): a candidate world model
+(and critic, or the running one kept) is loaded, checked (same action dim, mode and image
+size as the running model, critic latent size = the model's, finite encoder, predictor
+and critic outputs on a probe, planner and cost built and warmed up) into the staging
+slot; on commit planner, cost, model and critic are replaced between two plans, and the
+state, goal, warm start and surprise history of the old version are dropped (the goal
+comes back from perception, re-encoded in the new version).
 """
+import collections
 import json
 import math
 import threading
@@ -38,9 +49,9 @@ from jepa_ros.core.planners import flat_planner_names, make_planner, planner_kwa
 from jepa_ros.core.surprise import PredictionHistory, SurpriseDetector, prediction_energy
 from jepa_ros.nodes.backend import backend_params, load_node_backend
 from jepa_ros.nodes.diagnostics import RateMeter
-from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, checkpoint_param,
-                                           load_world_model, resolve_path,
-                                           run_lifecycle_node)
+from jepa_ros.nodes.lifecycle_util import (ModelLifecycleNode, check_finite, check_same_robot,
+                                           checkpoint_param, load_world_model, probe_image,
+                                           resolve_path, robot_of, run_lifecycle_node)
 from jepa_ros.nodes.messages import stamp_to_sec
 from jepa_ros.nodes.ownership import OWNED_KEYS
 from jepa_ros.nodes.parameters import ParamSpec
@@ -115,12 +126,17 @@ class WorldModelNode(ModelLifecycleNode):
         self.lock = threading.Lock()          # planner/cost vs parameter changes
         self.plan_group = MutuallyExclusiveCallbackGroup()
         self.io_group = MutuallyExclusiveCallbackGroup()
-        self.state = self.goal = None         # (stamp msg, torch (D,))
+        self.state = self.goal = None         # (header, torch (D,), model version)
         self.state_rx = None                  # monotonic receive time of the state
         self.planner = self.cost = None
         self.rebuild = True
+        self.param_changes = 0                # counts applied sets (a staged planner is stale
+        #                                       when one came after it was built)
         self.previous = None                  # last plan actions for warm start
         self.previous_stamp = None            # stamp (s) of the state it started from
+        # States planned from, the novelty (curiosity) term's memory of what was seen.
+        self.visited = collections.deque(maxlen=int(self.p['cost.novelty.memory']))
+        self.visited_lock = threading.Lock()
         self.plan_trigger = None              # guard condition: a new state arrived
         self.plan_timer = None
         self.subs = []
@@ -159,6 +175,7 @@ class WorldModelNode(ModelLifecycleNode):
         cost; a new plan_rate gets a new timer."""
         with self.lock:
             self.rebuild = True
+            self.param_changes += 1
             if 'horizon' in changed or 'planner' in changed:
                 self.previous = self.previous_stamp = None
         if {'surprise.threshold', 'surprise.min_samples', 'surprise.window'} & set(changed):
@@ -170,29 +187,40 @@ class WorldModelNode(ModelLifecycleNode):
                                                 self._plan_tick,
                                                 callback_group=self.plan_group)
 
-    def _warm_up(self, rounds=3):
-        """A few throw-away plans at configure: torch's first calls are several times slower
-        than the rest, and the configurator would count them as missed plan deadlines."""
+    def _warm_up(self, planner=None, cost=None, model=None, rounds=3):
+        """A few throw-away plans at configure (and for a staged candidate): torch's first
+        calls are several times slower than the rest, and the configurator would count them
+        as missed plan deadlines. Returns the last PlanResult."""
         import torch
-        zero = torch.zeros(int(self.model.config.latent_dim))
+        model = model or self.model
+        zero = torch.zeros(int(model.config.latent_dim), device=model.device)
+        res = None
         for _ in range(rounds):
-            self.planner.plan(zero, zero, self.cost, warm_start=None,
-                              budget_s=float(self.p['budget_s']))
+            res = (planner or self.planner).plan(zero, zero, cost or self.cost,
+                                                 warm_start=None,
+                                                 budget_s=float(self.p['budget_s']))
+        return res
 
-    def _build(self):
-        self.planner = make_planner(self.p['planner'], self.model,
-                                    **planner_kwargs(self.p))
-        self.cost = IntrinsicCost.from_params(self.p, self.critic)
-        self.rebuild = False
-        upper = getattr(self.planner, 'upper', None)
+    def _make_planning(self, model, critic, values=None):
+        """(planner, cost) for `model` and `critic` under the settings `values` (self.p)."""
+        values = self.p if values is None else values
+        planner = make_planner(values['planner'], model, **planner_kwargs(values))
+        cost = IntrinsicCost.from_params(values, critic)
+        upper = getattr(planner, 'upper', None)
         if upper is not None:  # keep the level-2 result of each call: it holds the subgoal
             plan_batch = upper.plan_batch
 
             def capture(*args, **kwargs):
                 res = plan_batch(*args, **kwargs)
-                self._upper_result = res
+                if self.planner is planner:   # not a staged candidate warming up
+                    self._upper_result = res
                 return res
             upper.plan_batch = capture
+        return planner, cost
+
+    def _build(self):
+        self.planner, self.cost = self._make_planning(self.model, self.critic)
+        self.rebuild = False
 
     # ---- lifecycle (ModelLifecycleNode hooks) -------------------------------------------
     def _backend_in_use(self):
@@ -218,16 +246,82 @@ class WorldModelNode(ModelLifecycleNode):
                                     lambda path: load_frozen_critic(resolve_path(path),
                                                                     self.device),
                                     optional=True)
-        if self.critic is not None:
-            d = int(self.model.config.latent_dim)
-            cd = int(getattr(getattr(self.critic, 'config', None), 'latent_dim', d))
-            if cd != d:
-                raise ValueError(f'critic latent_dim {cd} != world model latent_dim {d}')
+        self._check_critic(self.model, self.critic)
+        self.robot = robot_of(self.model.config)
         with self.lock:
             self._build()
             self._warm_up()
         with self.prediction_lock:   # a new model: earlier energies are on another scale
             self.predictions.clear()
+        self.surprise.reset()
+
+    @staticmethod
+    def _check_critic(model, critic):
+        if critic is not None:
+            d = int(model.config.latent_dim)
+            cd = int(getattr(getattr(critic, 'config', None), 'latent_dim', d))
+            if cd != d:
+                raise ValueError(f'critic latent_dim {cd} != world model latent_dim {d}')
+
+    # ---- hot swap (ModelLifecycleNode hooks) --------------------------------------------
+    def prepare_candidate(self, path, request, version):
+        """The candidate's model, critic (request.critic_checkpoint; '' keeps the running
+        critic for the same model version, and is refused for another: the critic reads the
+        model's latents), planner and cost, checked and warmed up; the running ones
+        untouched."""
+        import torch
+        model, _ = load_world_model(path, self.device)
+        check_same_robot(robot_of(model.config), self.robot)
+        critic_path = str(request.critic_checkpoint)
+        if critic_path:
+            try:
+                critic = load_frozen_critic(resolve_path(critic_path), self.device)
+            except Exception as exc:
+                raise ValueError(f'critic {critic_path!r}: {exc}') from None
+        else:
+            critic = self.critic
+            if critic is not None and version != self.model_version:
+                raise ValueError(f'the running critic reads the latents of '
+                                 f'{self.model_version}, not of {version}: give '
+                                 'critic_checkpoint')
+        try:
+            self._check_critic(model, critic)
+        except ValueError as exc:
+            raise ValueError(f'{exc}' + ('' if critic_path else
+                                         ' (the running critic: give critic_checkpoint)'))
+        with torch.no_grad():
+            s = check_finite('the encoder', model.encode(probe_image(model.config.image_size)))
+            a = torch.zeros(1, int(model.config.action_dim), device=s.device)
+            check_finite('the predictor', model.predict(s, a))
+            if model.level2 is not None:
+                check_finite('the level-2 encoder', model.level2.encode(s))
+            if critic is not None:
+                check_finite('the critic', critic(s, s))
+        with self.lock:
+            changes = self.param_changes
+            values = dict(self.p)
+        planner, cost = self._make_planning(model, critic, values)
+        res = self._warm_up(planner, cost, model)
+        check_finite('a plan of the candidate', res.actions)
+        return {'model': model, 'critic': critic, 'planner': planner, 'cost': cost,
+                'param_changes': changes}
+
+    def install_candidate(self, parts, version):
+        with self.lock:   # between two plans (plan_once takes the planner under it)
+            self.model, self.critic = parts['model'], parts['critic']
+            self.planner, self.cost = parts['planner'], parts['cost']
+            self.rebuild = self.param_changes != parts['param_changes']
+            self.robot = robot_of(self.model.config)
+            self.model_version = version
+            # Latents of the old version mean nothing to the new model.
+            self.state = self.goal = None
+            self.previous = self.previous_stamp = None
+            self._upper_result = None
+        with self.visited_lock:
+            self.visited.clear()
+        with self.prediction_lock:
+            self.predictions.clear()
+            self._last_scored_stamp = None
         self.surprise.reset()
 
     def create_outputs(self):
@@ -269,12 +363,15 @@ class WorldModelNode(ModelLifecycleNode):
         return z
 
     def _on_state(self, msg):
-        if self.model is None:
+        if self.model is None or not self.version_ok(msg, 'state'):
             return
+        version = str(getattr(msg, 'model_version', ''))
         z = self._latent(msg, 'state')
         if z is not None:
-            self.state = (msg.header, z)
+            self.state = (msg.header, z, version)
             self.state_rx = time.monotonic()
+            with self.visited_lock:
+                self.visited.append(z)
             if self.p['plan_on_state'] and self.plan_trigger is not None:
                 self.plan_trigger.trigger()
             try:
@@ -322,12 +419,22 @@ class WorldModelNode(ModelLifecycleNode):
         if self.surprise_event_pub is not None:
             self.surprise_event_pub.publish(String(data=json.dumps(event)))
 
+    def remembered(self, size):
+        """The latest `size` states received, (N, D) (None when there are none)."""
+        import torch
+        with self.visited_lock:
+            if self.visited.maxlen != size:
+                self.visited = collections.deque(self.visited, maxlen=size)
+            states = list(self.visited)
+        return torch.stack(states) if states else None
+
     def _on_goal(self, msg):
-        if self.model is None:
+        if self.model is None or not self.version_ok(msg, 'goal'):
             return
+        version = str(getattr(msg, 'model_version', ''))
         z = self._latent(msg, 'goal')
         if z is not None:
-            self.goal = (msg.header, z)
+            self.goal = (msg.header, z, version)
             self.previous = self.previous_stamp = None
             self.get_logger().info('new goal state')
 
@@ -339,9 +446,15 @@ class WorldModelNode(ModelLifecycleNode):
         if time.monotonic() - self.state_rx > self.p['state_timeout']:
             self.log.warn('stale', 'not planning: latent state is stale')
             return None
-        header, s = self.state
-        _, g = self.goal
+        state, goal = self.state, self.goal
+        if state is None or goal is None:
+            return None
+        header, s, _ = state
+        _, g, _ = goal
         with self.lock:
+            version = self.model_version
+            if state[2] != version or goal[2] != version:
+                return None   # read just before a switch: latents of the old version
             if self.rebuild:
                 self._build()
             self._upper_result = None
@@ -358,23 +471,27 @@ class WorldModelNode(ModelLifecycleNode):
                     warm = shift_plan(self.previous, steps)
             budget = float(self.p['budget_s'])
             name = self.p['planner']
+            if 'novelty' in cost.active():
+                cost.set_visited(self.remembered(int(self.p['cost.novelty.memory'])))
         t0 = time.perf_counter()
         res = planner.plan(s, g, cost, warm_start=warm, budget_s=budget)
         compute_ms = (time.perf_counter() - t0) * 1e3
         actions = torch.nan_to_num(res.actions.detach(), nan=0.0).clamp(-1.0, 1.0)
-        self.previous, self.previous_stamp = actions, stamp
-        with self.prediction_lock:   # what the plan predicts for the next state
-            self.predictions.add(stamp, res.latents[0].detach().cpu())
+        if version == self.model_version:   # else a switch came during this plan
+            self.previous, self.previous_stamp = actions, stamp
+            with self.prediction_lock:   # what the plan predicts for the next state
+                self.predictions.add(stamp, res.latents[0].detach().cpu())
         res.info['cost_terms'] = cost.plan_breakdown(res.latents, actions, g)
-        self._publish(header, name, actions, res, compute_ms, budget)
+        self._publish(header, name, actions, res, compute_ms, budget, version)
         if name == 'hierarchical' and self.subgoal_pub is not None:
-            self._publish_subgoal(header, res)
+            self._publish_subgoal(header, res, version)
         return res
 
-    def _publish(self, header, name, actions, res, compute_ms, budget):
+    def _publish(self, header, name, actions, res, compute_ms, budget, version=None):
         from jepa_ros_interfaces.msg import Plan
         msg = Plan()
         msg.header = header
+        msg.model_version = self.model_version if version is None else version
         msg.planner = name
         msg.horizon, msg.action_dim = int(actions.shape[0]), int(actions.shape[1])
         msg.actions = actions.reshape(-1).cpu().numpy().astype('float32').tolist()
@@ -429,7 +546,7 @@ class WorldModelNode(ModelLifecycleNode):
         sub = sub.reshape(-1)
         return sub if bool(torch.isfinite(sub).all()) else None
 
-    def _publish_subgoal(self, header, res):
+    def _publish_subgoal(self, header, res, version=None):
         from jepa_ros_interfaces.msg import LatentState
         sub = self.subgoal_of(res)
         if sub is None:
@@ -437,6 +554,7 @@ class WorldModelNode(ModelLifecycleNode):
             return
         msg = LatentState()
         msg.header = header
+        msg.model_version = self.model_version if version is None else version
         msg.level = 2
         msg.data = sub.cpu().numpy().astype('float32').tolist()
         self.subgoal_pub.publish(msg)

@@ -28,6 +28,7 @@ BENCHMARKS = [
      ['--ckpt', 'models/two_rooms_world_model.pt', '--critic', 'models/two_rooms_critic.pt',
       '--actor', 'models/two_rooms_actor.pt', '--episodes', '50']),
     ('latency', 'jepa_ros.tools.bench_latency', []),
+    ('learning', 'jepa_ros.tools.bench_learning', ['--out', 'runs/learning']),
     ('ros_reach_goal', 'jepa_ros.tools.bench_latency', ['--reach', '10']),
 ]
 
