@@ -25,6 +25,7 @@ from sensor_msgs.msg import Image
 from support import SIZE, random_image, save_tiny_world_model, tiny_actor, tiny_critic
 
 from jepa_ros.core.checkpoint import model_version, save_checkpoint
+from jepa_ros.nodes import waiting
 from jepa_ros.nodes.lifecycle_util import SUCCESS
 from jepa_ros.nodes.qos import LATCHED_QOS, SENSOR_QOS
 from jepa_ros.nodes.stack_client import StackClient, is_zero
@@ -282,18 +283,9 @@ def test_swap_switches_all_three_nodes_together(models, running):
 
 
 # ---- version filtering on node instances ------------------------------------------------
-def spin_until(executor, pred, timeout_s, tick=None, period_s=0.05):
-    end = time.monotonic() + timeout_s
-    next_tick = 0.0
-    while not pred():
-        now = time.monotonic()
-        if now >= end:
-            return bool(pred())
-        if tick is not None and now >= next_tick:
-            tick()
-            next_tick = now + period_s
-        executor.spin_once(timeout_sec=0.01)
-    return True
+def spin_until(executor, pred, timeout_s, tick=None):
+    return waiting.spin_until(executor, pred, timeout_s, tick=tick, period_s=0.01,
+                              tick_period_s=0.05)
 
 
 # In their own namespace: the graph of the tests above is still up on the same domain.

@@ -4,9 +4,9 @@ import time
 
 
 def spin_until(node, pred, timeout_s, tick=None, tick_period_s=0.05, period_s=0.01):
-    """Spin `node` (its context's default executor) until `pred()` is true or `timeout_s`
-    passes; `tick()` (if given, e.g. publishing a camera frame) runs at most every
-    `tick_period_s`. Returns the final `pred()`.
+    """Spin `node` (its context's default executor; or an executor holding the nodes)
+    until `pred()` is true or `timeout_s` passes; `tick()` (if given, e.g. publishing a
+    camera frame) runs at most every `tick_period_s`. Returns the final `pred()`.
 
     For tests and tools that wait on discovery, answers or messages: never a fixed sleep."""
     import rclpy
@@ -19,7 +19,10 @@ def spin_until(node, pred, timeout_s, tick=None, tick_period_s=0.05, period_s=0.
         if tick is not None and now >= next_tick:
             tick()
             next_tick = now + tick_period_s
-        rclpy.spin_once(node, timeout_sec=period_s)
+        if hasattr(node, 'spin_once'):   # an executor holding the nodes
+            node.spin_once(timeout_sec=period_s)
+        else:
+            rclpy.spin_once(node, timeout_sec=period_s)
     return True
 
 
