@@ -95,4 +95,4 @@ def test_an_accepted_candidate_becomes_the_running_version(tmp_path):
     figures = decision.figures
     assert figures['experience'] == len(learner.experience) > 0
     assert figures['replayed'] == 6   # all old training episodes (fewer than min_replay)
-    assert figures['held_out_episodes'] >= 1
+    assert figures['held_out_episodes'] >= 1 and figures['held_out_from'] == 'experience'
