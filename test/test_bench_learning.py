@@ -69,7 +69,8 @@ def test_section_and_curve_from_a_run_record(tmp_path):
         'crossings': {'curious': [1, 8], 'plain': [6, 8]},
     }
     body = section_body(json.loads(json.dumps(result)), prepare_s=420.0)
-    assert 'Cross-room success 20 % -> 85 %, same-room 50 % -> 90 %' in body
+    assert 'Cross-room success 20 % -> 85 % (best 85 %), same-room 50 % -> 90 %' in body
+    assert 'same-room not collapsing: met.' in body
     assert '| 2 | accepted | v1 | 14 | 40 | 170 | 0.040 / 0.050 | 80 % / 40 % | 195.0 |' in body
     assert 'curious 1/8, plain 6/8' in body
     png = plot_curve(result, str(tmp_path / 'curve.png'))

@@ -209,7 +209,8 @@ def run_loop(args, log=print):
     def save():
         with open(os.path.join(args.out, 'learning.json'), 'w') as f:
             json.dump({'args': vars(args), 'curve': curve, 'crossings': explorer.crossings,
-                       'decisions': decisions}, f, indent=1)
+                       'decisions': decisions, 'command': 'python -m jepa_ros.tools.'
+                       'bench_learning ' + ' '.join(sys.argv[1:])}, f, indent=1)
 
     decisions = []
     point(learner.version, 'initial: one room, door blocked')
@@ -285,6 +286,7 @@ def section_body(result, prepare_s=None):
                     f.get('round_s')])
     cross = result['crossings']
     first, last = result['curve'][0], result['curve'][-1]
+    best = max(p.get('cross_room', 0.0) for p in result['curve'])
     text = [
         f"Start: a world model and critic trained only on {a['episodes']} episodes x "
         f"{a.get('one_room_steps', 100)} frames from the left room of two_rooms with the "
@@ -302,8 +304,12 @@ def section_body(result, prepare_s=None):
         '',
         md_table(['loop minutes', 'version', 'after', 'cross_room', 'same_room'], rows),
         '',
-        f"Cross-room success {pct(first.get('cross_room'))} -> {pct(last.get('cross_room'))}, "
-        f"same-room {pct(first.get('same_room'))} -> {pct(last.get('same_room'))}.",
+        f"Cross-room success {pct(first.get('cross_room'))} -> {pct(last.get('cross_room'))} "
+        f"(best {pct(best)}), same-room {pct(first.get('same_room'))} -> "
+        f"{pct(last.get('same_room'))}. Target (issue 15): cross-room from <= 20 % to >= 80 % "
+        f"within 30 minutes, same-room not collapsing: "
+        f"{'met' if best >= 0.8 and first.get('cross_room', 1) <= 0.2 else 'missed'}."
+        + (f" {result['conditions']}" if result.get('conditions') else ''),
         '',
         'Decisions (prediction: held-out 4-step error / copy-last error, candidate / running; '
         'tasks: candidate / running):',
@@ -385,14 +391,16 @@ def main(argv=None):
         from jepa_ros.tools.benchmarks import BENCH_FILE, write_section
         with open(os.path.join(args.out, 'learning.json')) as f:
             result = json.load(f)
-        cmd = 'python -m jepa_ros.tools.bench_learning ' + ' '.join(argv or sys.argv[1:])
+        cmd = result.get('command') or \
+            'python -m jepa_ros.tools.bench_learning ' + ' '.join(argv or sys.argv[1:])
         png = plot_curve(result, os.path.join(os.path.dirname(BENCH_FILE), 'learning_curve.png'))
-        body = section_body(result, prepare_s) + f'\n\n![learning curve]({os.path.basename(png)})\n'
+        body = (section_body(result, prepare_s or result.get('prepare_s')) +
+                f'\n\n![learning curve]({os.path.basename(png)})\n')
         for other in args.also:   # further runs on the same start, other settings
             with open(os.path.join(other, 'learning.json')) as f:
                 more = json.load(f)
             body += (f"\n### Also: {more.get('label') or other}\n\n"
-                     f'{section_body(more)}\n')
+                     f"Command: `{more.get('command', '?')}`\n\n{section_body(more)}\n")
         write_section('learning', 'Learning from experience (two_rooms, one room to both)',
                       cmd, body)
     return 0
