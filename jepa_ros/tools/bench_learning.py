@@ -330,10 +330,13 @@ def plot_curve(result, path):
     import matplotlib.pyplot as plt
     curve = result['curve']
     minutes = [p['loop_s'] / 60 for p in curve]
+    end = max([d.get('loop_s', 0) / 60 for d in result['decisions']] + minutes)
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
     for kind, style in (('cross_room', 'o-'), ('same_room', 's--')):
-        ax.plot(minutes, [100 * p[kind] for p in curve], style, label=kind.replace('_', '-'),
-                drawstyle='steps-post')
+        values = [100 * p[kind] for p in curve]   # the running version holds to the end
+        line, = ax.plot(minutes + [end], values + values[-1:], style[1:],
+                        drawstyle='steps-post', label=kind.replace('_', '-'))
+        ax.plot(minutes, values, style[0], color=line.get_color())
     for d in result['decisions']:
         if d['figures'] and not d['accepted']:
             ax.axvline(d.get('loop_s', 0) / 60, color='grey', lw=0.5, ls=':')
