@@ -23,7 +23,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
 from jepa_ros.core.checkpoint import save_checkpoint
-from jepa_ros.core.learner import file_version
+from jepa_ros.core.checkpoint import model_version
 from jepa_ros.tools import learn
 from support import REPO, dot_episodes, tiny_critic, tiny_world_model, write_episodes
 
@@ -99,7 +99,7 @@ def test_once_reads_closed_recordings_skips_a_corrupt_one_and_logs_the_decision(
     assert consumed == {**{p: 'loaded' for p in good}, corrupt: 'skipped'}
 
     start = events(lines, 'start')[0]
-    assert start['version'] == file_version(str(tmp_path / 'start' / 'wm.pt'))
+    assert start['version'] == model_version(str(tmp_path / 'start' / 'wm.pt'))
     assert start['swap'] is False and start['threads'] == 1
     parent_niceness = os.nice(0)
     assert start['niceness'] == min(19, parent_niceness + 3)
@@ -199,7 +199,7 @@ def test_an_accepted_round_asks_the_configurator_once_with_files_in_models_dir(
                                 'critic': f'{decision.version}/critic.pt', 'actor': ''}]
     for rel in (server.requests[0]['world_model'], server.requests[0]['critic']):
         assert os.path.isfile(os.path.join(models, rel))
-    assert file_version(os.path.join(models, server.requests[0]['world_model'])) == \
+    assert model_version(os.path.join(models, server.requests[0]['world_model'])) == \
         decision.version
     assert loop.learner.version == decision.version
     [swap] = events(log_lines(loop.log_path), 'swap')
@@ -213,7 +213,7 @@ def test_a_refused_swap_puts_the_learner_back_on_the_version_the_robot_runs(
     loop = learn_loop(tmp_path, '--prediction-margin', '1e6')
     loops.append(loop)
     start_model, start_critic = loop.learner.world_model, loop.learner.critic
-    start_version = file_version(str(tmp_path / 'start' / 'wm.pt'))
+    start_version = model_version(str(tmp_path / 'start' / 'wm.pt'))
     assert loop.learner.version == start_version
     server.wait_for_client()
     decision = loop.step()

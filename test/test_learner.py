@@ -10,7 +10,8 @@ import torch
 
 from jepa_ros.core.checkpoint import load_checkpoint
 from jepa_ros.core.critic import load_critic
-from jepa_ros.core.learner import Learner, LearnerConfig, file_version
+from jepa_ros.core.checkpoint import model_version
+from jepa_ros.core.learner import Learner, LearnerConfig
 from support import dot_episodes, tiny_critic, tiny_world_model
 
 FAST = dict(world_model_budget_s=2.0, critic_budget_s=0.5, critic_steps=50, min_new_episodes=3,
@@ -87,7 +88,7 @@ def test_an_accepted_candidate_becomes_the_running_version(tmp_path):
     assert learner.world_model is not model
     wm_path, critic_path = decision.paths['world_model'], decision.paths['critic']
     assert os.path.dirname(wm_path) == os.path.join(learner.out_dir, decision.version)
-    assert file_version(wm_path) == decision.version
+    assert model_version(wm_path) == decision.version
     loaded, _ = load_checkpoint(wm_path)   # weights_only inside
     assert loaded.config.latent_dim == model.config.latent_dim
     critic, _ = load_critic(critic_path)

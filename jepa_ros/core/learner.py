@@ -20,7 +20,6 @@ and asks the configurator to switch the nodes to an accepted version; the `learn
 benchmark runs them next to a simulated robot.
 """
 import copy
-import hashlib
 import json
 import os
 import time
@@ -29,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from jepa_ros.core.checkpoint import save_checkpoint
+from jepa_ros.core.checkpoint import model_version, save_checkpoint
 from jepa_ros.core.critic import CriticConfig, CriticTrainConfig, train_critic
 from jepa_ros.core.metrics import encode_episodes, multistep_ratios
 from jepa_ros.core.train_world_model import TrainConfig, train_world_model
@@ -68,15 +67,6 @@ class Decision:
 
     def to_dict(self):
         return asdict(self)
-
-
-def file_version(path):
-    """A model version: the first 12 hex digits of the sha256 of the checkpoint file."""
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()[:12]
 
 
 def prediction_ratio(model, episodes, horizon):
@@ -224,7 +214,7 @@ class Learner:
                                                 extra={'learner': fig}),
                  'critic': save_checkpoint(os.path.join(staging, 'critic.pt'), critic,
                                            kind='critic', extra={'learner': fig})}
-        version = file_version(paths['world_model'])
+        version = model_version(paths['world_model'])
         final = os.path.join(self.out_dir, version)
         if os.path.isdir(final):
             raise RuntimeError(f'version folder {final} exists already')

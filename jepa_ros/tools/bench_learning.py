@@ -167,9 +167,9 @@ def curve_point(model, critic, tasks, max_steps, values=PLANNING):
 def run_loop(args, log=print):
     import torch
 
-    from jepa_ros.core.checkpoint import load_checkpoint
+    from jepa_ros.core.checkpoint import load_checkpoint, model_version
     from jepa_ros.core.critic import load_frozen_critic
-    from jepa_ros.core.learner import Learner, LearnerConfig, file_version
+    from jepa_ros.core.learner import Learner, LearnerConfig
     from jepa_ros.core.rollouts import encode_image, make_tasks
     from jepa_ros.data.episodes import Episode, load_episodes, write_episode
     from jepa_ros.sim import make_env
@@ -188,11 +188,13 @@ def run_loop(args, log=print):
         world_model_budget_s=args.round_budget, critic_budget_s=args.critic_budget,
         seed=args.seed), task_success=make_task_success(check_tasks, args.max_steps),
         say=log)
-    learner.set_running(model, critic, file_version(os.path.join(init, 'world_model.pt')))
+    learner.set_running(model, critic, model_version(os.path.join(init, 'world_model.pt')))
     old = load_episodes(os.path.join(args.out, 'one_room'))
     learner.add_episodes(old, new=False)
-    remembered = [z for z in torch.cat([encode_image(model, ep.images[i])[None]
-                                        for ep in old[:20] for i in range(0, len(ep), 5)])]
+    def frames_seen(model, episodes):   # the curious robot's memory: every 5th frame
+        return [encode_image(model, ep.images[i]) for ep in episodes
+                for i in range(0, len(ep), 5)]
+    remembered = frames_seen(model, old[:20])
     explorer = Explorer(env, np.random.default_rng(args.seed), args.steps, args.explore,
                         args.novelty_weight, args.novelty_memory)
     curve, loop_s = [], 0.0
@@ -234,9 +236,7 @@ def run_loop(args, log=print):
         loop_s += time.monotonic() - t0
         decisions.append(dict(decision.to_dict(), loop_s=round(loop_s, 1)))
         if decision.accepted:
-            remembered = [z for z in torch.cat([
-                encode_image(learner.world_model, ep.images[i])[None]
-                for ep in (old[:20] + new) for i in range(0, len(ep), 5)])]
+            remembered = frames_seen(learner.world_model, old[:20] + new)
             point(decision.version, f'round {decision.round}')
         else:
             save()

@@ -335,10 +335,10 @@ class LearnLoop:
     def __init__(self, args, say=None, ros_args=()):
         import torch
 
-        from jepa_ros.core.checkpoint import CheckpointError, load_checkpoint
+        from jepa_ros.core.checkpoint import CheckpointError, load_checkpoint, model_version
         from jepa_ros.core.critic import load_frozen_critic
         from jepa_ros.core.device import pick_device
-        from jepa_ros.core.learner import Learner, LearnerConfig, file_version
+        from jepa_ros.core.learner import Learner, LearnerConfig
         from jepa_ros.share import resolve_data_path
         self.args, self.say = args, say or _say
         self.swapper = None
@@ -385,7 +385,7 @@ class LearnLoop:
         self.learner = Learner(model, critic, self.models_dir, config,
                                task_success=sim_check(args, say), log_path=self.log_path,
                                device=self.device, say=say)
-        self.learner.set_running(model, critic, file_version(wm_path))
+        self.learner.set_running(model, critic, model_version(wm_path))
         self.failed_round = False   # a round raised: wait for new data before the next
         self.consumed_path = os.path.join(self.models_dir, CONSUMED_FILE)
         self.consumed = self._read_consumed()
